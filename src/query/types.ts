@@ -1,0 +1,13 @@
+import type { JsonObject } from '../core/types.js';
+
+/**
+ * A query compiled once into a matcher (see compile.ts). The per-event path only calls `matches`.
+ * `ast` is kept for analysis (fields used, required values, literals for prefilters).
+ */
+export interface CompiledQuery {
+  /** The query text as written. */
+  readonly text: string;
+  readonly ast: import('./ast.js').QueryNode;
+  /** True when the normalised event matches the query. Never throws on any input. */
+  matches(fields: JsonObject): boolean;
+}
