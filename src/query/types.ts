@@ -1,4 +1,5 @@
 import type { JsonObject } from '../core/types.js';
+import type { QueryNode } from './ast.js';
 
 /**
  * A query compiled once into a matcher (see compile.ts). The per-event path only calls `matches`.
@@ -7,7 +8,7 @@ import type { JsonObject } from '../core/types.js';
 export interface CompiledQuery {
   /** The query text as written. */
   readonly text: string;
-  readonly ast: import('./ast.js').QueryNode;
+  readonly ast: QueryNode;
   /** True when the normalised event matches the query. Never throws on any input. */
   matches(fields: JsonObject): boolean;
 }
