@@ -1,4 +1,4 @@
-import type { Severity } from '../core/types.js';
+import type { JsonObject, Severity } from '../core/types.js';
 import type { CompiledQuery } from '../query/types.js';
 
 /** Datadog's allowed evaluation windows, keep-alives and max signal durations, in seconds. */
@@ -35,7 +35,7 @@ export interface RuleCase {
 /** Values a template can read when rendering a signal's title or message. */
 export interface TemplateContext {
   /** The signal's latest event (normalised fields), or null. */
-  readonly event: import('../core/types.js').JsonObject | null;
+  readonly event: JsonObject | null;
   readonly ruleName: string;
   readonly caseName: string;
   readonly eventsMatched: number;

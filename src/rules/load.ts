@@ -1,0 +1,478 @@
+/**
+ * The rule loader: read → validate → compile, collecting EVERY problem of every file at once, each
+ * with a stable code (src/rules/codes.ts), the file, the path inside the document, the line and
+ * column, and a hint. Pure: the caller reads the files and passes `{path, text}` pairs.
+ *
+ * A file holds one rule (YAML or JSON), several (a YAML multi-document stream or a JSON array), or a
+ * Datadog API export: the bare rule, `{"data": rule}`, `{"data": {"id", "type", "attributes": rule}}`
+ * or a list response `{"data": [...]}`. A rule with an error is left out; the others are returned
+ * (disabled ones too: the engine skips them).
+ */
+import type { Diagnostic, SourcePosition } from '../core/types.js';
+import { formatDiagnostic, isSeverity } from '../core/types.js';
+import type { Severity } from '../core/types.js';
+import { TrailhoundError } from '../core/errors.js';
+import { isKnownField, suggestField } from '../fields/catalogue.js';
+import { referencedFields } from '../query/analyse.js';
+import { compileQuery } from '../query/compile.js';
+import type { CompiledRule, RuleCase, RuleQuery } from './model.js';
+import { DATADOG_WINDOWS_SECONDS } from './model.js';
+import { compileCondition } from './condition.js';
+import { formatPath, readRuleFile } from './read.js';
+import type { DocumentPath, Locator } from './read.js';
+import type { FieldInfo } from './schema.js';
+import {
+  CASE_FIELDS,
+  DATADOG_DETECTION_METHODS,
+  ENVELOPE_DATA_FIELDS,
+  ENVELOPE_FIELDS,
+  OPTIONS_FIELDS,
+  QUERY_FIELDS,
+  RULE_FIELDS,
+  SUPPORTED_AGGREGATIONS,
+  SUPPORTED_DETECTION_METHODS,
+  SUPPORTED_RULE_TYPES,
+  caseSchema,
+  optionsSchema,
+  querySchema,
+  ruleTopSchema,
+} from './schema.js';
+import type { RuleCaseDocument, RuleOptionsDocument, RuleQueryDocument } from './schema.js';
+import { closestName } from './suggest.js';
+import { compileTemplate } from './template.js';
+import type { RuleTemplate } from './template.js';
+import { positionInText } from './position.js';
+
+export interface RuleFile {
+  readonly path: string;
+  readonly text: string;
+}
+
+export interface LoadedRules {
+  readonly rules: CompiledRule[];
+  readonly diagnostics: Diagnostic[];
+}
+
+/** Query names are identifiers so that conditions can name them. */
+const QUERY_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `a`, `b`, … `z`, `aa`, `ab`, … for the query at `index`. */
+export function defaultQueryName(index: number): string {
+  let name = '';
+  let n = index;
+  do {
+    name = String.fromCharCode(97 + (n % 26)) + name;
+    n = Math.floor(n / 26) - 1;
+  } while (n >= 0);
+  return name;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The file name without folders and without its last extension. */
+function baseName(path: string): string {
+  const name = path.split(/[\\/]/).pop() ?? path;
+  const dot = name.lastIndexOf('.');
+  return dot > 0 ? name.slice(0, dot) : name;
+}
+
+/** Diagnostics of one document, located in its file. */
+class Reporter {
+  constructor(
+    readonly file: string,
+    readonly locator: Locator,
+    readonly out: Diagnostic[],
+  ) {}
+
+  add(code: string, severity: 'error' | 'warning', message: string, path: DocumentPath, options: { hint?: string | undefined; position?: SourcePosition | undefined; atKey?: boolean } = {}): void {
+    const position = options.position ?? (options.atKey ? this.locator.keyAt(path) : this.locator.valueAt(path));
+    this.out.push({
+      code,
+      severity,
+      message,
+      file: this.file,
+      ...(path.length > 0 ? { path: formatPath(path) } : {}),
+      ...(position !== undefined ? { position } : {}),
+      ...(options.hint !== undefined ? { hint: options.hint } : {}),
+    });
+  }
+
+  error(code: string, message: string, path: DocumentPath, options: { hint?: string | undefined; position?: SourcePosition | undefined; atKey?: boolean } = {}): void {
+    this.add(code, 'error', message, path, options);
+  }
+
+  warn(code: string, message: string, path: DocumentPath, options: { hint?: string | undefined; position?: SourcePosition | undefined; atKey?: boolean } = {}): void {
+    this.add(code, 'warning', message, path, options);
+  }
+
+  /** Re-home a diagnostic about a string value (query, condition, template) onto the file. */
+  inner(diagnostic: Diagnostic, path: DocumentPath, defaultHint: string): void {
+    const position = diagnostic.position ? this.locator.insideString(path, diagnostic.position) : this.locator.valueAt(path);
+    this.add(diagnostic.code, diagnostic.severity, diagnostic.message, path, { hint: diagnostic.hint ?? defaultHint, position });
+  }
+}
+
+/** A rule document found in a file, with where it sits and the id its envelope gives it. */
+interface Candidate {
+  readonly value: unknown;
+  readonly path: DocumentPath;
+  readonly exportId?: { readonly id: string; readonly path: DocumentPath };
+  /** The Datadog envelope around the rule has an error: the rule is checked but not returned. */
+  readonly isEnvelopeBroken?: boolean;
+}
+
+function checkKeys(value: Record<string, unknown>, known: readonly string[], path: DocumentPath, reporter: Reporter, what: string): void {
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const suggestion = closestName(key, known);
+    reporter.error('E_RULE_UNKNOWN_FIELD', `unknown field '${key}' in ${what}`, [...path, key], {
+      atKey: true,
+      hint: suggestion !== undefined ? `did you mean '${suggestion}'?` : `the fields of ${what} are: ${known.join(', ')}`,
+    });
+  }
+}
+
+function unwrap(value: unknown, path: DocumentPath, reporter: Reporter, out: Candidate[]): void {
+  if (Array.isArray(value)) {
+    value.forEach((item: unknown, index) => unwrapOne(item, [...path, index], reporter, out));
+    return;
+  }
+  unwrapOne(value, path, reporter, out);
+}
+
+function unwrapOne(value: unknown, path: DocumentPath, reporter: Reporter, out: Candidate[]): void {
+  if (!(isObject(value) && 'data' in value && !('queries' in value) && !('name' in value))) {
+    out.push({ value, path });
+    return;
+  }
+  checkKeys(value, ENVELOPE_FIELDS, path, reporter, 'the Datadog API envelope');
+  const data = value['data'];
+  if (Array.isArray(data)) data.forEach((item: unknown, index) => unwrapData(item, [...path, 'data', index], reporter, out));
+  else unwrapData(data, [...path, 'data'], reporter, out);
+}
+
+function unwrapData(data: unknown, path: DocumentPath, reporter: Reporter, out: Candidate[]): void {
+  if (isObject(data) && isObject(data['attributes'])) {
+    checkKeys(data, ENVELOPE_DATA_FIELDS, path, reporter, "the Datadog API envelope's data");
+    const id = data['id'];
+    out.push({ value: data['attributes'], path: [...path, 'attributes'], ...(typeof id === 'string' && id !== '' ? { exportId: { id, path: [...path, 'id'] } } : {}) });
+    return;
+  }
+  out.push({ value: data, path });
+}
+
+/** Unknown fields are errors; unsupported ones with a non-neutral value are warnings. */
+function checkFields(value: Record<string, unknown>, fields: Readonly<Record<string, FieldInfo>>, path: DocumentPath, reporter: Reporter, what: string): void {
+  const known = Object.keys(fields);
+  checkKeys(value, known, path, reporter, what);
+  for (const [key, info] of Object.entries(fields)) {
+    if (info.kind !== 'unsupported' || !(key in value)) continue;
+    const field = value[key];
+    if (info.isNeutral?.(field) ?? false) continue;
+    reporter.warn('W_RULE_UNSUPPORTED_FIELD', `'${key}' is not supported yet and is ignored: ${info.description}`, [...path, key], {
+      atKey: true,
+      hint: 'the rule runs without it, so its signals may differ from Datadog’s; remove the field to silence this warning',
+    });
+  }
+}
+
+function reportIssues(issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string; readonly code: string }[], path: DocumentPath, reporter: Reporter): void {
+  for (const issue of issues) {
+    const issuePath = [...path, ...issue.path.filter((s): s is string | number => typeof s === 'string' || typeof s === 'number')];
+    const missing = issue.code === 'invalid_type' && issue.message.endsWith('received undefined');
+    const field = formatPath(issuePath);
+    reporter.error('E_RULE_SCHEMA', missing ? `'${field}' is required` : `${field === '' ? 'the rule' : `'${field}'`}: ${issue.message}`, issuePath, {
+      hint: missing ? 'add the field (see docs/rule-format.md)' : 'see docs/rule-format.md for the field types and allowed values',
+    });
+  }
+}
+
+/** Warn about attributes that the field catalogue does not know. */
+function checkAttribute(field: string, reporter: Reporter, path: DocumentPath, where: string, position: SourcePosition | undefined): void {
+  const bare = field.startsWith('@') ? field.slice(1) : field;
+  if (bare === '' || isKnownField(bare)) return;
+  const suggestion = suggestField(bare);
+  reporter.warn('W_RULE_UNKNOWN_FIELD', `${where} uses the attribute '${field}', which is not in the field catalogue`, path, {
+    position,
+    hint: suggestion !== undefined ? `did you mean '@${suggestion}'?` : 'check the spelling against docs/fields.md; the attribute may never be present',
+  });
+}
+
+/** Position of the first mention of `@attr` (or the bare attribute) inside the string at `path`. */
+function mentionPosition(text: string, attribute: string, path: DocumentPath, locator: Locator): SourcePosition | undefined {
+  let offset = text.indexOf(`@${attribute}`);
+  if (offset < 0) offset = text.indexOf(attribute);
+  return offset < 0 ? locator.valueAt(path) : locator.insideString(path, positionInText(text, offset));
+}
+
+function compileTemplateAt(text: string, path: DocumentPath, reporter: Reporter): RuleTemplate | undefined {
+  const result = compileTemplate(text);
+  for (const d of result.diagnostics) reporter.inner(d, path, 'see the template section of docs/rule-format.md');
+  if (!result.ok) return undefined;
+  for (const attribute of result.value.attributes) {
+    checkAttribute(`@${attribute}`, reporter, path, 'the template', mentionPosition(text, attribute, path, reporter.locator));
+  }
+  return result.value;
+}
+
+interface CompiledCandidate {
+  readonly rule: CompiledRule | undefined;
+  readonly id: string | undefined;
+  readonly idPath: DocumentPath;
+  readonly reporter: Reporter;
+}
+
+function queryNameOf(raw: unknown, index: number): string {
+  if (isObject(raw) && typeof raw['name'] === 'string' && raw['name'] !== '') return raw['name'];
+  return defaultQueryName(index);
+}
+
+function sameFields(a: readonly string[], b: readonly string[]): boolean {
+  const left = [...new Set(a)].sort();
+  const right = [...new Set(b)].sort();
+  return left.length === right.length && left.every((v, i) => v === right[i]);
+}
+
+function compileCandidate(candidate: Candidate, fallbackId: string, reporter: Reporter): CompiledCandidate {
+  const start = reporter.out.length;
+  const hasErrors = (): boolean => reporter.out.slice(start).some((d) => d.severity === 'error');
+  const base = candidate.path;
+  const raw = candidate.value;
+  if (!isObject(raw)) {
+    reporter.error('E_RULE_SCHEMA', `expected a rule (a mapping of fields), found ${Array.isArray(raw) ? 'a list' : typeof raw}`, base, { hint: 'a rule file holds one rule, a list of rules, or a Datadog API export' });
+    return { rule: undefined, id: undefined, idPath: base, reporter };
+  }
+
+  // Id: the rule's own, else the export's, else the file name.
+  const rawId = raw['id'];
+  const ownId = typeof rawId === 'string' && rawId !== '' ? rawId : undefined;
+  const id = ownId ?? candidate.exportId?.id ?? fallbackId;
+  const idPath = ownId !== undefined ? [...base, 'id'] : (candidate.exportId?.path ?? base);
+
+  checkFields(raw, RULE_FIELDS, base, reporter, 'a rule');
+
+  // A rule trailhound cannot run yet gets one clear error, not a cascade about fields it does not need.
+  const rawOptions = raw['options'];
+  const type = raw['type'];
+  if (typeof type === 'string' && !SUPPORTED_RULE_TYPES.includes(type)) {
+    reporter.error('E_RULE_UNSUPPORTED', `rule type '${type}' is not supported; trailhound runs log_detection rules on CloudTrail logs`, [...base, 'type'], { hint: 'only log_detection rules can be loaded' });
+    return { rule: undefined, id, idPath, reporter };
+  }
+  const method = isObject(rawOptions) ? rawOptions['detectionMethod'] : undefined;
+  if (typeof method === 'string' && (DATADOG_DETECTION_METHODS as readonly string[]).includes(method) && !SUPPORTED_DETECTION_METHODS.includes(method)) {
+    reporter.error('E_RULE_UNSUPPORTED', `detection method '${method}' is not supported yet; it comes in a later version (only threshold for now)`, [...base, 'options', 'detectionMethod'], { hint: 'use detectionMethod: threshold' });
+    return { rule: undefined, id, idPath, reporter };
+  }
+
+  // Validate types piece by piece, so that one bad piece hides nothing else.
+  const top = ruleTopSchema.safeParse(raw);
+  if (!top.success) reportIssues(top.error.issues, base, reporter);
+
+  const rawQueries = Array.isArray(raw['queries']) ? (raw['queries'] as unknown[]) : [];
+  const rawCases = Array.isArray(raw['cases']) ? (raw['cases'] as unknown[]) : [];
+
+  const queryDocs: (RuleQueryDocument | undefined)[] = rawQueries.map((q, i) => {
+    const path = [...base, 'queries', i];
+    if (isObject(q)) checkFields(q, QUERY_FIELDS, path, reporter, 'a query');
+    const parsed = querySchema.safeParse(q);
+    if (!parsed.success) reportIssues(parsed.error.issues, path, reporter);
+    return parsed.success ? parsed.data : undefined;
+  });
+  const caseDocs: (RuleCaseDocument | undefined)[] = rawCases.map((c, i) => {
+    const path = [...base, 'cases', i];
+    if (isObject(c)) checkFields(c, CASE_FIELDS, path, reporter, 'a case');
+    const parsed = caseSchema.safeParse(c);
+    if (!parsed.success) reportIssues(parsed.error.issues, path, reporter);
+    return parsed.success ? parsed.data : undefined;
+  });
+  let options: RuleOptionsDocument | undefined;
+  if (isObject(rawOptions)) {
+    checkFields(rawOptions, OPTIONS_FIELDS, [...base, 'options'], reporter, 'options');
+    const parsed = optionsSchema.safeParse(rawOptions);
+    if (parsed.success) options = parsed.data;
+    else reportIssues(parsed.error.issues, [...base, 'options'], reporter);
+  }
+
+  if (options !== undefined) {
+    const windows: readonly number[] = DATADOG_WINDOWS_SECONDS;
+    for (const key of ['evaluationWindow', 'keepAlive', 'maxSignalDuration'] as const) {
+      const seconds = options[key];
+      if (!windows.includes(seconds)) {
+        const nearest = windows.reduce((best, w) => (Math.abs(w - seconds) < Math.abs(best - seconds) ? w : best), windows[0] ?? 0);
+        reporter.error('E_RULE_WINDOW', `${key} ${seconds} is not one of Datadog's values (seconds): ${windows.join(', ')}`, [...base, 'options', key], { hint: `the nearest allowed value is ${nearest}` });
+      }
+    }
+    if (options.evaluationWindow > options.keepAlive) {
+      reporter.error('E_RULE_WINDOW_ORDER', `evaluationWindow (${options.evaluationWindow}) is longer than keepAlive (${options.keepAlive})`, [...base, 'options', 'evaluationWindow'], { hint: 'raise keepAlive to at least the evaluation window, or shorten the window' });
+    }
+    if (options.evaluationWindow > options.maxSignalDuration) {
+      reporter.error('E_RULE_WINDOW_ORDER', `evaluationWindow (${options.evaluationWindow}) is longer than maxSignalDuration (${options.maxSignalDuration})`, [...base, 'options', 'evaluationWindow'], { hint: 'raise maxSignalDuration to at least the evaluation window, or shorten the window' });
+    }
+  }
+
+  // Queries.
+  const queryNames = rawQueries.map((q, i) => queryNameOf(q, i));
+  const seenNames = new Map<string, number>();
+  const queries: RuleQuery[] = [];
+  queryNames.forEach((name, i) => {
+    const path = [...base, 'queries', i];
+    const rawQuery = rawQueries[i];
+    const hasOwnName = isObject(rawQuery) && typeof rawQuery['name'] === 'string' && rawQuery['name'] !== '';
+    const namePath = hasOwnName ? [...path, 'name'] : path;
+    if (!QUERY_NAME.test(name)) {
+      reporter.error('E_RULE_SCHEMA', `query name '${name}' is not a valid name`, namePath, { hint: 'use letters, digits and _, starting with a letter, so that conditions can name it' });
+    }
+    const first = seenNames.get(name);
+    if (first !== undefined) {
+      reporter.error('E_RULE_DUPLICATE_QUERY', `queries[${first}] and queries[${i}] are both named '${name}'${hasOwnName ? '' : ' (unnamed queries are named a, b, c… by position)'}`, namePath, { hint: 'give every query a different name' });
+    } else {
+      seenNames.set(name, i);
+    }
+  });
+  queryDocs.forEach((doc, i) => {
+    if (doc === undefined) return;
+    const path = [...base, 'queries', i];
+    const aggregation = doc.aggregation ?? 'count';
+    if (!SUPPORTED_AGGREGATIONS.includes(aggregation)) {
+      reporter.error('E_RULE_UNSUPPORTED', `aggregation '${aggregation}' is not supported yet; it comes in a later version (only count for now)`, [...path, 'aggregation'], { hint: 'use aggregation: count' });
+    }
+    const groupByFields = doc.groupByFields ?? [];
+    groupByFields.forEach((field, j) => checkAttribute(field, reporter, [...path, 'groupByFields', j], 'the group-by', undefined));
+    const compiled = compileQuery(doc.query);
+    for (const d of compiled.diagnostics) reporter.inner(d, [...path, 'query'], 'see docs/query-syntax.md for the query syntax');
+    if (!compiled.ok) return;
+    for (const field of referencedFields(compiled.value.ast)) {
+      checkAttribute(`@${field}`, reporter, [...path, 'query'], 'the query', mentionPosition(doc.query, field, [...path, 'query'], reporter.locator));
+    }
+    queries.push({
+      name: queryNames[i] ?? defaultQueryName(i),
+      query: compiled.value,
+      aggregation: 'count',
+      groupByFields,
+      distinctFields: doc.distinctFields ?? [],
+      hasOptionalGroupByFields: doc.hasOptionalGroupByFields ?? false,
+    });
+  });
+  const firstDoc = queryDocs.find((d) => d !== undefined);
+  const groupByFields = firstDoc?.groupByFields ?? [];
+  const hasOptionalGroupByFields = firstDoc?.hasOptionalGroupByFields ?? false;
+  queryDocs.forEach((doc, i) => {
+    if (doc === undefined || doc === firstDoc) return;
+    const path = [...base, 'queries', i];
+    if (!sameFields(doc.groupByFields ?? [], groupByFields)) {
+      reporter.error('E_RULE_GROUP_BY_MISMATCH', `queries[${i}] groups by [${(doc.groupByFields ?? []).join(', ')}] but the first query by [${groupByFields.join(', ')}]`, doc.groupByFields ? [...path, 'groupByFields'] : path, {
+        hint: 'every query of a rule must have the same groupByFields: the groups join the queries together',
+      });
+    }
+    if ((doc.hasOptionalGroupByFields ?? false) !== hasOptionalGroupByFields) {
+      reporter.error('E_RULE_GROUP_BY_MISMATCH', `queries[${i}] has hasOptionalGroupByFields ${String(doc.hasOptionalGroupByFields ?? false)} but the first query ${String(hasOptionalGroupByFields)}`, doc.hasOptionalGroupByFields != null ? [...path, 'hasOptionalGroupByFields'] : path, {
+        hint: 'set hasOptionalGroupByFields the same way on every query',
+      });
+    }
+  });
+
+  // Cases.
+  const cases: RuleCase[] = [];
+  caseDocs.forEach((doc, i) => {
+    if (doc === undefined) return;
+    const path = [...base, 'cases', i, 'condition'];
+    const condition = compileCondition(doc.condition, queryNames);
+    for (const d of condition.diagnostics) reporter.inner(d, path, 'a condition looks like `a > 0 && b >= 2` (see docs/rule-format.md)');
+    const status: Severity = doc.customStatus != null && isSeverity(doc.customStatus) ? doc.customStatus : doc.status;
+    if (condition.ok) cases.push({ name: doc.name ?? '', status, condition: condition.value });
+  });
+
+  // Templates.
+  const name = top.success ? top.data.name : undefined;
+  const message = compileTemplateAt(top.success ? (top.data.message ?? '') : '', [...base, 'message'], reporter);
+  const title = name !== undefined ? compileTemplateAt(name, [...base, 'name'], reporter) : undefined;
+
+  if (hasErrors() || candidate.isEnvelopeBroken === true || !top.success || options === undefined || message === undefined || title === undefined || name === undefined) {
+    return { rule: undefined, id, idPath, reporter };
+  }
+  const rule: CompiledRule = {
+    id,
+    name,
+    isEnabled: top.data.isEnabled ?? true,
+    tags: top.data.tags ?? [],
+    message,
+    title,
+    queries,
+    groupByFields,
+    hasOptionalGroupByFields,
+    cases,
+    options: { detectionMethod: 'threshold', evaluationWindow: options.evaluationWindow, keepAlive: options.keepAlive, maxSignalDuration: options.maxSignalDuration },
+    file: reporter.file,
+  };
+  return { rule, id, idPath, reporter };
+}
+
+function comparePositions(a: Diagnostic, b: Diagnostic): number {
+  const la = a.position?.line ?? 0;
+  const lb = b.position?.line ?? 0;
+  if (la !== lb) return la - lb;
+  return (a.position?.column ?? 0) - (b.position?.column ?? 0);
+}
+
+/**
+ * Load rules from files. Every problem of every file is reported; a rule with an error is left out
+ * and the others are returned. Diagnostics come in file order, then by position.
+ */
+export function loadRules(files: readonly RuleFile[]): LoadedRules {
+  const perFile: Diagnostic[][] = [];
+  const compiled: CompiledCandidate[] = [];
+  for (const file of files) {
+    const diagnostics: Diagnostic[] = [];
+    perFile.push(diagnostics);
+    const read = readRuleFile(file);
+    diagnostics.push(...read.diagnostics);
+    const candidates: { candidate: Candidate; reporter: Reporter }[] = [];
+    for (const doc of read.documents) {
+      const reporter = new Reporter(file.path, doc.locator, diagnostics);
+      const found: Candidate[] = [];
+      const before = diagnostics.length;
+      unwrap(doc.value, [], reporter, found);
+      const isEnvelopeBroken = diagnostics.slice(before).some((d) => d.severity === 'error');
+      for (const candidate of found) candidates.push({ candidate: { ...candidate, isEnvelopeBroken }, reporter });
+    }
+    if (candidates.length === 0 && read.diagnostics.length === 0) {
+      diagnostics.push({ code: 'W_RULE_EMPTY', severity: 'warning', message: 'the file holds no rule', file: file.path, hint: 'remove the file, or write a rule in it (see docs/rule-format.md)' });
+    }
+    const base = baseName(file.path);
+    candidates.forEach(({ candidate, reporter }, index) => {
+      const fallbackId = candidates.length > 1 ? `${base}-${index + 1}` : base;
+      compiled.push(compileCandidate(candidate, fallbackId, reporter));
+    });
+  }
+
+  const firstById = new Map<string, CompiledCandidate>();
+  const rules: CompiledRule[] = [];
+  for (const entry of compiled) {
+    if (entry.id === undefined) continue;
+    const first = firstById.get(entry.id);
+    if (first !== undefined) {
+      const where = first.reporter.locator.valueAt(first.idPath);
+      entry.reporter.error('E_RULE_DUPLICATE_ID', `rule id '${entry.id}' is already used by the rule in ${first.reporter.file}${where ? `:${where.line}:${where.column}` : ''}`, entry.idPath, {
+        atKey: entry.idPath[entry.idPath.length - 1] === 'id',
+        hint: 'give every rule a different id (the id defaults to the file name)',
+      });
+      continue;
+    }
+    firstById.set(entry.id, entry);
+    if (entry.rule !== undefined) rules.push(entry.rule);
+  }
+  const diagnostics = perFile.flatMap((list) => [...list].sort(comparePositions));
+  return { rules, diagnostics };
+}
+
+/** loadRules for tests and scripts: the rules, or a TrailhoundError (E_RULE_LOAD) listing every error. */
+export function loadRulesOrThrow(files: readonly RuleFile[]): CompiledRule[] {
+  const { rules, diagnostics } = loadRules(files);
+  const errors = diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0) {
+    throw new TrailhoundError('E_RULE_LOAD', `${errors.length} error${errors.length === 1 ? '' : 's'} in the rules:\n${errors.map(formatDiagnostic).join('\n')}`);
+  }
+  return rules;
+}
