@@ -1,0 +1,127 @@
+/**
+ * Checking engine state that comes from outside the process (a file, Redis): `parseEngineState`
+ * turns `unknown` into an `EngineState` or says what is wrong with it. A state straight from
+ * `snapshot()` needs no check and can go to `restoreEngine` as it is.
+ */
+import { z } from 'zod';
+import { fail, ok, SEVERITIES } from '../core/types.js';
+import type { Diagnostic, JsonObject, JsonValue, Result } from '../core/types.js';
+import { ENGINE_STATE_VERSION } from './types.js';
+import type { EngineState } from './types.js';
+
+export const ENGINE_STATE_ERROR = 'E_ENGINE_STATE';
+
+/** True for a value JSON could have produced (iterative: any depth is safe). */
+function isJsonValue(root: unknown): root is JsonValue {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (value === null || typeof value === 'string' || typeof value === 'boolean') continue;
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) return false;
+      continue;
+    }
+    if (Array.isArray(value)) {
+      for (const item of value as unknown[]) stack.push(item);
+      continue;
+    }
+    if (typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return false;
+    for (const item of Object.values(value as Record<string, unknown>)) stack.push(item);
+  }
+  return true;
+}
+
+const jsonObject = z.custom<JsonObject>((value) => typeof value === 'object' && value !== null && !Array.isArray(value) && isJsonValue(value), 'expected a JSON object');
+const count = z.number().int().nonnegative();
+const counts = z.record(z.string(), count);
+const time = z.number();
+const order = { seq: count, time, key: z.string() };
+
+const signalSchema = z.object({
+  id: z.string(),
+  ruleId: z.string(),
+  ruleName: z.string(),
+  severity: z.enum(SEVERITIES),
+  caseName: z.string(),
+  title: z.string(),
+  message: z.string(),
+  group: z.record(z.string(), z.string()),
+  host: z.string().nullable(),
+  firstSeen: z.iso.datetime(),
+  lastSeen: z.iso.datetime(),
+  eventCount: count,
+  queryCounts: counts,
+  eventIds: z.array(z.string()),
+  tags: z.array(z.string()),
+  updates: count,
+});
+
+const statsSchema = z.object({
+  eventsIngested: count,
+  eventsMatched: count,
+  matchedByRule: counts,
+  missingGroupByRule: counts,
+  duplicates: count,
+  invalidEvents: count,
+  lateEvents: count,
+  evaluations: count,
+  signalsCreated: count,
+  signalsUpdated: count,
+  signalsClosed: count,
+  renderErrors: count,
+  evaluationErrors: count,
+  rulesSkippedAsDisabled: count,
+  rulesSkippedAsDuplicateId: count,
+});
+
+const stateSchema = z.object({
+  version: z.literal(ENGINE_STATE_VERSION),
+  watermarkMs: z.number().nullable(),
+  hasReachedEnd: z.boolean(),
+  nextSeq: count,
+  seenEventIds: z.array(z.string()),
+  pending: z.array(
+    z.object({
+      ...order,
+      eventId: z.string().nullable(),
+      fields: jsonObject,
+      matches: z.array(z.object({ ruleId: z.string(), queries: z.array(z.string()), groupValues: z.array(z.string()) })),
+    }),
+  ),
+  groups: z.array(
+    z.object({
+      ruleId: z.string(),
+      groupValues: z.array(z.string()),
+      window: z.array(z.object({ ...order, ref: z.string(), queries: z.array(z.string()), host: z.string().nullable(), signalId: z.string().nullable() })),
+      open: z
+        .object({
+          signalId: z.string(),
+          firstSeenMs: time,
+          lastSeenMs: time,
+          latest: z.object({ ...order, fields: jsonObject }),
+          hostFrom: z.object(order).nullable(),
+        })
+        .nullable(),
+      hasLateEntries: z.boolean(),
+    }),
+  ),
+  signals: z.array(signalSchema),
+  stats: statsSchema,
+});
+
+/** Check untrusted state (e.g. `JSON.parse` of a saved snapshot) before `restoreEngine`. */
+export function parseEngineState(value: unknown): Result<EngineState> {
+  const parsed = stateSchema.safeParse(value);
+  if (parsed.success) {
+    const state: EngineState = parsed.data;
+    return ok(state);
+  }
+  const diagnostics: Diagnostic[] = parsed.error.issues.slice(0, 20).map((issue) => ({
+    code: ENGINE_STATE_ERROR,
+    severity: 'error',
+    message: issue.message,
+    path: issue.path.map(String).join('.'),
+    hint: 'The saved engine state is damaged or from another version: delete it to start from an empty state.',
+  }));
+  return fail(diagnostics);
+}
