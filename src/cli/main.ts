@@ -1,0 +1,186 @@
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { TrailhoundError, UsageError } from '../core/errors.js';
+import { SEVERITIES, formatDiagnostic, isSeverity, severityRank } from '../core/types.js';
+import type { Severity } from '../core/types.js';
+import { runScan } from '../pipeline/scan.js';
+import { BUILTIN_RULES_DIR, loadRuleFiles } from './rule-files.js';
+import { escapeForTerminal, renderJson, renderJsonl, renderSummary, renderTable } from './render.js';
+
+/** Where the CLI writes; injectable so tests can run commands in-process. */
+export interface CliIo {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stdin: NodeJS.ReadableStream;
+}
+
+const EXIT_OK = 0;
+const EXIT_ERROR = 1;
+const EXIT_FINDINGS = 2;
+
+type Format = 'table' | 'json' | 'jsonl';
+
+interface ScanFlags {
+  rules?: string[];
+  defaultRules: boolean;
+  format?: Format;
+  failOn?: string;
+  strict?: boolean;
+  quiet?: boolean;
+  progress: boolean;
+}
+
+function packageVersion(): string {
+  const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  return typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+}
+
+const SCAN_HELP = `
+Inputs are sniffed by content: CloudTrail log files ({"Records":[...]}, plain or gzipped, any name),
+JSON arrays of records, single records, JSON lines, EventBridge "AWS API Call via CloudTrail" events
+and CloudWatch Logs subscription payloads. Folders are read recursively; CloudTrail-Digest and
+CloudTrail-Insight objects are skipped. Use - to read standard input.
+
+Signals go to stdout (a table on a terminal, JSON lines when piped, or --format); progress, warnings,
+bad-input reports and the summary go to stderr.
+
+Exit status: 0 the scan completed (with or without signals), 1 usage or runtime error (or bad input
+with --strict), 2 --fail-on was given and a signal at or above that severity was raised.
+
+Examples:
+  trailhound scan examples/
+  trailhound scan AWSLogs/ --format jsonl > signals.jsonl
+  zcat trail.json.gz | trailhound scan - --fail-on medium
+  trailhound scan logs/ -r my-rules/ --no-default-rules
+`;
+
+function collectRepeatable(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promise<number> {
+  if (paths.length === 0) throw new UsageError('scan needs at least one PATH (a file, a folder, or - for standard input)');
+  if (flags.failOn !== undefined && !isSeverity(flags.failOn)) {
+    throw new UsageError(`--fail-on must be one of ${SEVERITIES.join(', ')} (got "${flags.failOn}")`);
+  }
+  const failOn: Severity | undefined = flags.failOn;
+  const quiet = flags.quiet === true;
+  const note = (text: string) => {
+    if (!quiet) io.stderr.write(text);
+  };
+
+  const rulePaths = [...(flags.defaultRules ? [BUILTIN_RULES_DIR] : []), ...(flags.rules ?? [])];
+  if (rulePaths.length === 0) throw new UsageError('no rules to run: --no-default-rules needs at least one -r/--rules PATH');
+  const ruleSet = await loadRuleFiles(rulePaths);
+  const ruleErrors = ruleSet.diagnostics.filter((d) => d.severity === 'error');
+  for (const d of ruleSet.diagnostics) {
+    if (d.severity === 'error') io.stderr.write(`${formatDiagnostic(d)}\n`);
+    else note(`${formatDiagnostic(d)}\n`);
+  }
+  if (ruleErrors.length > 0) {
+    io.stderr.write(`trailhound: ${ruleErrors.length} rule error(s); fix them or leave the file out (see docs/rule-format.md)\n`);
+    return EXIT_ERROR;
+  }
+
+  const format: Format = flags.format ?? (io.stdout.isTTY ? 'table' : 'jsonl');
+  const showProgress = flags.progress && !quiet && io.stderr.isTTY === true;
+  let problems = 0;
+  const result = await runScan({
+    paths,
+    rules: ruleSet.rules,
+    stdin: io.stdin,
+    onProblem: (p) => {
+      problems++;
+      const where = p.index !== undefined ? ` record ${p.index}` : p.byteOffset !== undefined ? ` byte ${p.byteOffset}` : '';
+      // Errors in input are always shown (even with -q): they mean records were not read.
+      io.stderr.write(`${showProgress ? '\r\x1b[K' : ''}bad input: ${escapeForTerminal(p.source)}${where}: ${p.code}: ${escapeForTerminal(p.message)}\n`);
+    },
+    ...(showProgress
+      ? {
+          onProgress: (p) => {
+            const rate = p.elapsedMs > 0 ? Math.round((p.records * 1000) / p.elapsedMs) : 0;
+            io.stderr.write(`\r\x1b[K${p.files} files, ${p.records} records, ${(p.bytes / 1e6).toFixed(0)} MB, ${rate} records/s`);
+          },
+        }
+      : {}),
+  });
+  if (showProgress) io.stderr.write('\r\x1b[K');
+  for (const rule of result.summary.unindexedRules) {
+    note(`warning W_RULE_UNINDEXED: rule ${rule} names no eventName, so it is evaluated on every event (slower)\n`);
+  }
+
+  const signals = result.signals;
+  if (format === 'table') io.stdout.write(renderTable(signals, io.stdout.columns ?? 160));
+  else if (format === 'json') io.stdout.write(renderJson(signals));
+  else io.stdout.write(renderJsonl(signals));
+  note(renderSummary(result.summary));
+
+  if (flags.strict === true && problems > 0) {
+    io.stderr.write(`trailhound: --strict: ${problems} bad input(s)\n`);
+    return EXIT_ERROR;
+  }
+  if (failOn !== undefined && signals.some((s) => severityRank(s.severity) >= severityRank(failOn))) return EXIT_FINDINGS;
+  return EXIT_OK;
+}
+
+function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command('trailhound')
+    .description('Threat detection for AWS CloudTrail logs with Datadog-compatible rules')
+    .version(packageVersion(), '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .exitOverride();
+
+  program
+    .command('scan')
+    .summary('scan CloudTrail files, folders or stdin and print signals')
+    .description('Run the detection rules over CloudTrail logs and print the signals they raise.')
+    .argument('[paths...]', 'files, folders (recursive) or - for standard input')
+    .option('-r, --rules <path>', 'add rules from a file or folder (repeatable)', collectRepeatable)
+    .option('--no-default-rules', 'do not load the built-in rules')
+    .addOption(new Option('-f, --format <format>', 'output format (default: table on a terminal, jsonl otherwise)').choices(['table', 'json', 'jsonl']))
+    .addOption(new Option('--fail-on <severity>', 'exit 2 when a signal at or above this severity is raised').choices([...SEVERITIES]))
+    .option('--strict', 'exit 1 when any input is bad (unreadable, invalid JSON, not CloudTrail)')
+    .option('-q, --quiet', 'print only signals and errors')
+    .option('--no-progress', 'do not show progress on a terminal')
+    .addHelpText('after', SCAN_HELP)
+    .action(async (paths: string[], flags: ScanFlags) => {
+      setExit(await scanCommand(paths, flags, io));
+    });
+
+  return program;
+}
+
+/** Run the CLI with `argv` (without node and script) and return the exit code. Never calls process.exit. */
+export async function main(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }): Promise<number> {
+  let exitCode = EXIT_OK;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return EXIT_OK;
+    }
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit through here with code 0; parse errors were already printed.
+      return error.exitCode === 0 ? EXIT_OK : EXIT_ERROR;
+    }
+    if (error instanceof UsageError) {
+      io.stderr.write(`trailhound: ${error.message}\n`);
+      return EXIT_ERROR;
+    }
+    if (error instanceof TrailhoundError) {
+      io.stderr.write(`trailhound: ${error.code}: ${error.message}\n`);
+      return EXIT_ERROR;
+    }
+    io.stderr.write(`trailhound: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return EXIT_ERROR;
+  }
+}
