@@ -4,8 +4,12 @@ import { TrailhoundError, UsageError } from '../core/errors.js';
 import { SEVERITIES, formatDiagnostic, isSeverity, severityRank } from '../core/types.js';
 import type { Severity } from '../core/types.js';
 import { runScan } from '../pipeline/scan.js';
-import { BUILTIN_RULES_DIR, loadRuleFiles } from './rule-files.js';
+import { planSuppressions } from '../rules/suppressions.js';
+import { loadScanSettings, signalsToShow } from './scan-settings.js';
+import { fileNewValueHistoryStore } from '../store/new-value-history.js';
+import { BUILTIN_RULES_DIR, isBuiltinRuleFile, loadRuleFiles } from './rule-files.js';
 import { escapeForTerminal, renderJson, renderJsonl, renderSummary, renderTable } from './render.js';
+import { registerRulesCommand } from './rules-command.js';
 
 /** Where the CLI writes; injectable so tests can run commands in-process. */
 export interface CliIo {
@@ -28,6 +32,10 @@ interface ScanFlags {
   strict?: boolean;
   quiet?: boolean;
   progress: boolean;
+  state?: string;
+  config?: string;
+  suppressions?: string[];
+  showSuppressed?: boolean;
 }
 
 function packageVersion(): string {
@@ -52,6 +60,8 @@ Examples:
   trailhound scan AWSLogs/ --format jsonl > signals.jsonl
   zcat trail.json.gz | trailhound scan - --fail-on medium
   trailhound scan logs/ -r my-rules/ --no-default-rules
+  trailhound scan today/ --state ~/.trailhound   # new_value rules remember earlier scans
+  trailhound scan logs/ --config trailhound.yaml --suppressions suppressions.yaml --show-suppressed
 `;
 
 function collectRepeatable(value: string, previous: string[] | undefined): string[] {
@@ -82,6 +92,20 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
     return EXIT_ERROR;
   }
 
+  // --config and --suppressions (docs/configuration.md, docs/suppressions.md): checked like rules.
+  const settings = await loadScanSettings({ config: flags.config, suppressions: flags.suppressions, now: Date.now() });
+  const plan = settings.suppressions.length > 0 ? planSuppressions(settings.suppressions, ruleSet.rules) : undefined;
+  const settingDiagnostics = [...settings.diagnostics, ...(plan?.diagnostics ?? [])];
+  for (const d of settingDiagnostics) {
+    if (d.severity === 'error') io.stderr.write(`${formatDiagnostic(d)}\n`);
+    else note(`${formatDiagnostic(d)}\n`);
+  }
+  const settingErrors = settingDiagnostics.filter((d) => d.severity === 'error').length;
+  if (settingErrors > 0) {
+    io.stderr.write(`trailhound: ${settingErrors} error(s) in the config or suppression files (see docs/configuration.md and docs/suppressions.md)\n`);
+    return EXIT_ERROR;
+  }
+
   const format: Format = flags.format ?? (io.stdout.isTTY ? 'table' : 'jsonl');
   const showProgress = flags.progress && !quiet && io.stderr.isTTY === true;
   let problems = 0;
@@ -89,6 +113,9 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
     paths,
     rules: ruleSet.rules,
     stdin: io.stdin,
+    ...(plan ? { suppressions: plan } : {}),
+    ...(settings.environments ? { environments: settings.environments } : {}),
+    ...(flags.state !== undefined ? { newValueHistory: fileNewValueHistoryStore(flags.state) } : {}),
     onProblem: (p) => {
       problems++;
       const where = p.index !== undefined ? ` record ${p.index}` : p.byteOffset !== undefined ? ` byte ${p.byteOffset}` : '';
@@ -105,14 +132,18 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
       : {}),
   });
   if (showProgress) io.stderr.write('\r\x1b[K');
-  for (const rule of result.summary.unindexedRules) {
+  // Built-in rules that run on every event do so by design (root activity, stolen credentials);
+  // the warning is for the rules a user brings.
+  const builtinIds = new Set(ruleSet.rules.filter((r) => isBuiltinRuleFile(r.file)).map((r) => r.id));
+  for (const rule of result.summary.unindexedRules.filter((id) => !builtinIds.has(id))) {
     note(`warning W_RULE_UNINDEXED: rule ${rule} names no eventName, so it is evaluated on every event (slower)\n`);
   }
 
   const signals = result.signals;
-  if (format === 'table') io.stdout.write(renderTable(signals, io.stdout.columns ?? 160));
-  else if (format === 'json') io.stdout.write(renderJson(signals));
-  else io.stdout.write(renderJsonl(signals));
+  const shown = signalsToShow(result, flags.showSuppressed === true);
+  if (format === 'table') io.stdout.write(renderTable(shown, io.stdout.columns ?? 160));
+  else if (format === 'json') io.stdout.write(renderJson(shown));
+  else io.stdout.write(renderJsonl(shown));
   note(renderSummary(result.summary));
 
   if (flags.strict === true && problems > 0) {
@@ -146,11 +177,16 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--strict', 'exit 1 when any input is bad (unreadable, invalid JSON, not CloudTrail)')
     .option('-q, --quiet', 'print only signals and errors')
     .option('--no-progress', 'do not show progress on a terminal')
+    .option('--config <file>', 'read a config file: account environments and suppressions (docs/configuration.md)')
+    .option('--suppressions <file>', 'read suppression entries from a YAML file (repeatable; docs/suppressions.md)', collectRepeatable)
+    .option('--show-suppressed', 'also print suppressed signals, marked status: suppressed with their reason')
+    .option('--state <dir>', 'keep what new_value rules learn in DIR between scans (default: every scan learns afresh)')
     .addHelpText('after', SCAN_HELP)
     .action(async (paths: string[], flags: ScanFlags) => {
       setExit(await scanCommand(paths, flags, io));
     });
 
+  registerRulesCommand(program, io, setExit);
   return program;
 }
 

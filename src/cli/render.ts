@@ -25,7 +25,7 @@ function groupText(signal: Signal): string {
 export function renderTable(signals: readonly Signal[], columns = 160): string {
   if (signals.length === 0) return 'No signals.\n';
   const header = ['SEVERITY', 'RULE', 'GROUP', 'HOST', 'FIRST SEEN', 'LAST SEEN', 'EVENTS'];
-  const rows = signals.map((s) => [s.severity.toUpperCase(), s.ruleId, groupText(s), s.host ?? '-', s.firstSeen, s.lastSeen, String(s.eventCount)].map(escapeForTerminal));
+  const rows = signals.map((s) => [`${s.severity.toUpperCase()}${s.status === 'suppressed' ? ' (SUPPRESSED)' : ''}`, s.ruleId, groupText(s), s.host ?? '-', s.firstSeen, s.lastSeen, String(s.eventCount)].map(escapeForTerminal));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
   // Shrink the widest free-text columns (group, rule) until the table fits the terminal.
   const gap = 2;
@@ -43,6 +43,7 @@ export function renderTable(signals: readonly Signal[], columns = 160): string {
   const out = [line(header), ...rows.map(line)];
   for (const s of signals) {
     out.push('', `${escapeForTerminal(s.title)}  [${s.severity}] ${s.id}`);
+    if (s.suppression) out.push(`  suppressed by ${escapeForTerminal(s.suppression.source)}: ${escapeForTerminal(s.suppression.reason)}`);
     out.push(
       ...s.message
         .split('\n')
@@ -79,5 +80,6 @@ export function renderSummary(summary: ScanSummary): string {
   const total = Object.values(summary.signalsByRule).reduce((a, b) => a + b, 0);
   lines.push(`${plural(total, 'signal')}${total > 0 ? ` (${bySeverity})` : ''}`);
   for (const [rule, n] of Object.entries(summary.signalsByRule).sort()) lines.push(`  ${rule}: ${n}`);
+  if (summary.suppressedSignals !== undefined) lines.push(`${plural(summary.suppressedSignals, 'suppressed signal')} (printed with --show-suppressed)`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,8 +1,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { join, relative, extname } from 'node:path';
+import { extname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Diagnostic } from '../core/types.js';
-import { loadRules } from '../rules/load.js';
+import { loadRulesWithTests } from '../rules/tests.js';
+import type { RuleTestSuite } from '../rules/tests.js';
 import type { CompiledRule } from '../rules/model.js';
 
 const RULE_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
@@ -10,7 +11,16 @@ const RULE_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 /** The folder of built-in rules shipped with the package (`rules/` at the package root). */
 export const BUILTIN_RULES_DIR = fileURLToPath(new URL('../../rules/', import.meta.url));
 
-async function collect(path: string, out: string[], diagnostics: Diagnostic[], isTopLevel: boolean): Promise<void> {
+/** True when a rule's `file` (as loadRuleFiles names it: relative to the working directory) is a built-in rule. */
+export function isBuiltinRuleFile(file: string): boolean {
+  const rel = relative(BUILTIN_RULES_DIR, resolve(file));
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}
+
+/** Folders of base records for rule tests (docs/rule-tests.md): not rules, so the rule walk skips them. */
+export const BASES_FOLDER = 'bases';
+
+async function collect(path: string, out: string[], diagnostics: Diagnostic[], isTopLevel: boolean, baseFolders: string[]): Promise<void> {
   let info;
   try {
     info = await stat(path);
@@ -22,26 +32,46 @@ async function collect(path: string, out: string[], diagnostics: Diagnostic[], i
     const entries = (await readdir(path)).sort();
     for (const entry of entries) {
       if (entry.startsWith('.')) continue;
-      await collect(join(path, entry), out, diagnostics, false);
+      const child = join(path, entry);
+      if (entry === BASES_FOLDER && (await isDirectory(child))) {
+        baseFolders.push(child);
+        continue;
+      }
+      await collect(child, out, diagnostics, false, baseFolders);
     }
   } else if (isTopLevel || RULE_EXTENSIONS.has(extname(path).toLowerCase())) {
     out.push(path);
   }
 }
 
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 export interface LoadedRuleSet {
   readonly rules: CompiledRule[];
   readonly diagnostics: Diagnostic[];
+  /** The rule files read, as shown in diagnostics. */
+  readonly files: string[];
+  /** `bases/` folders found inside the given folders (skipped by the rule walk). */
+  readonly baseFolders: string[];
+  /** The checked tests of every rule document, also of rules left out for an error. */
+  readonly testSuites: RuleTestSuite[];
 }
 
 /**
- * Read rule files (files, or folders walked for .yaml/.yml/.json) and compile them. File names in
- * diagnostics are shown relative to the working directory.
+ * Read rule files (files, or folders walked for .yaml/.yml/.json, skipping `bases/` folders) and
+ * compile them with their tests. File names in diagnostics are shown relative to the working directory.
  */
 export async function loadRuleFiles(paths: readonly string[]): Promise<LoadedRuleSet> {
   const diagnostics: Diagnostic[] = [];
   const files: string[] = [];
-  for (const p of paths) await collect(p, files, diagnostics, true);
+  const baseFolders: string[] = [];
+  for (const p of paths) await collect(p, files, diagnostics, true, baseFolders);
   const texts: { path: string; text: string }[] = [];
   for (const file of files) {
     try {
@@ -50,6 +80,6 @@ export async function loadRuleFiles(paths: readonly string[]): Promise<LoadedRul
       diagnostics.push({ code: 'E_RULE_PATH', severity: 'error', file, message: `cannot read rule file: ${(error as Error).message}` });
     }
   }
-  const loaded = loadRules(texts);
-  return { rules: loaded.rules, diagnostics: [...diagnostics, ...loaded.diagnostics] };
+  const loaded = loadRulesWithTests(texts);
+  return { rules: loaded.rules, diagnostics: [...diagnostics, ...loaded.diagnostics], files: texts.map((t) => t.path), baseFolders, testSuites: loaded.testSuites };
 }

@@ -65,6 +65,37 @@ export interface Signal {
   readonly tags: readonly string[];
   /** How many times the signal was updated after it was created. */
   readonly updates: number;
+  /**
+   * Sequence rules only: per step name, the ids (eventId, else key) of the events that made up the
+   * step, in evaluation order. An event can make up several steps.
+   */
+  readonly steps?: Readonly<Record<string, readonly string[]>>;
+  /** Sequence rules only: every distinct caller of the signal's events, in order of first appearance. */
+  readonly actors?: readonly SignalActor[];
+  /**
+   * Set only on a signal a suppression entry matched, which `scan` prints only with
+   * `--show-suppressed`; absent on every other signal.
+   */
+  readonly status?: 'suppressed';
+  /** With `status: suppressed`: the entry that matched, with its reason. */
+  readonly suppression?: SignalSuppression;
+}
+
+/** Why a signal is suppressed: the suppression entry that matched it (docs/suppressions.md). */
+export interface SignalSuppression {
+  readonly reason: string;
+  /** `file:line:column` of the entry. */
+  readonly source: string;
+  readonly name?: string;
+  readonly owner?: string;
+  /** The entry's `expires`, as written. */
+  readonly expires?: string;
+}
+
+/** Who made one of a signal's API calls: `userIdentity.arn` and the derived `userIdentity.session_name`. */
+export interface SignalActor {
+  readonly arn: string | null;
+  readonly sessionName: string | null;
 }
 
 /** Stable codes for everything a user can get wrong; documented in docs/diagnostics.md. */

@@ -19,7 +19,9 @@
  * - Window. When event e is evaluated for a group, its window is every evaluated event of the group
  *   (e included) with `time >= e.time - evaluationWindow·1000` (inclusive). An event matching several
  *   queries of the rule counts once in each. Cases are tried in order; the first whose condition
- *   holds wins.
+ *   holds wins. A cardinality / sum / max query gives its aggregate over the same events instead
+ *   of a count (aggregate.ts). A new_value rule lets into its groups only the events that bring a
+ *   value new to the group after learning (new-value.ts); the rest only feed its history.
  * - Lifecycle. Before that, an open signal S of the group is closed when
  *   `e.time - S.lastSeen > keepAlive·1000` or `e.time - S.firstSeen > maxSignalDuration·1000` (at
  *   exactly the limit S is still open). If a case holds and S is open, S is updated: every event in
@@ -51,11 +53,22 @@
 import { stableHash } from '../core/hash.js';
 import { TrailhoundError } from '../core/errors.js';
 import { severityRank } from '../core/types.js';
-import type { JsonObject, Severity, Signal, TrailEvent } from '../core/types.js';
+import type { JsonObject, Severity, Signal, SignalActor, TrailEvent } from '../core/types.js';
 import type { CompiledQuery } from '../query/types.js';
 import type { CompiledRule, CompiledTemplate, RuleCase, TemplateContext } from '../rules/model.js';
 import { compileGroupBy, groupKeyOf, groupRecord } from './group.js';
 import { buildRuleIndex } from './rule-index.js';
+import { SignalSlots, compileSignalGrouping, shareOpenSignal, signalGroupValues } from './signal-group.js';
+import type { SignalGrouping } from './signal-group.js';
+import { compileEnvironmentResolver, isNonProductionEnvironment, lowerSeverity } from '../rules/environment.js';
+import type { EnvironmentResolver } from '../rules/environment.js';
+import { compileFanOutHost, compileGroupsOf } from './fan-out.js';
+import { SequenceTracker, actorKey, actorOf, addActors, addStepRefs, compileSequencePlan, completionMembers, firstHoldingSequenceCase, sequenceCaseCounts } from './sequence.js';
+import type { SequenceCompletion, SequenceEntry, SequencePlan } from './sequence.js';
+import { WindowAggregates, aggregateEntries, compileRuleAggregators, extractInputs, inputsFromState, inputsToState } from './aggregate.js';
+import type { AggregateInput, QueryAggregator } from './aggregate.js';
+import { NewValueTracker, compileNewValueRule } from './new-value.js';
+import type { NewValueHistory, NewValueRule } from './new-value.js';
 import type { RuleIndex } from './rule-index.js';
 import { ENGINE_STATE_VERSION } from './types.js';
 import type {
@@ -85,6 +98,20 @@ interface RuleRuntime {
   readonly windowMs: number;
   readonly keepAliveMs: number;
   readonly maxDurationMs: number;
+  /** groupSignalsBy (signal-group.ts): groups sharing these values share one open signal; null: one signal per group. */
+  readonly signalGrouping: SignalGrouping | null;
+  /** Datadog's decreaseCriticalityBasedOnEnv: a case holding on a non-production event is one severity lower. */
+  readonly lowersOutsideProduction: boolean;
+  /** Aggregators by query position (cardinality, sum, max: aggregate.ts), or null when every query counts. */
+  readonly aggregators: readonly (QueryAggregator | null)[] | null;
+  /** The new_value method's runtime (new-value.ts), or null for other methods. */
+  readonly newValue: NewValueRule | null;
+  /** Every group an event belongs to: one, or several with `hasGroupByFanOut` (fan-out.ts). */
+  readonly groupsOf: (fields: JsonObject) => string[][] | undefined;
+  /** The event's host as seen from one group (fan-out.ts: a fanned-out instance is its own host). */
+  readonly hostFor: (fields: JsonObject, groupValues: readonly string[]) => string | null;
+  /** The sequence_detection method's plan (sequence.ts), or null for other methods. */
+  readonly sequence: SequencePlan | null;
 }
 
 interface Order {
@@ -111,6 +138,8 @@ interface WindowEntry extends Order {
   readonly queries: readonly number[];
   readonly host: string | null;
   signalId: string | null;
+  /** What the event adds to each query's aggregate (aggregate.ts), or null when the rule only counts. */
+  readonly inputs: readonly AggregateInput[] | null;
 }
 
 /** A signal's mutable working copy; `Signal` objects are materialised from it (and cached). */
@@ -138,7 +167,14 @@ interface SignalRecord {
    */
   toRender: { readonly runtime: RuleRuntime; readonly fields: JsonObject } | null;
   cached: Signal | null;
+  /** Sequence rules: per step name, the ids of the events that made it up (`Signal.steps`). */
+  steps?: Map<string, Set<string>>;
+  /** Sequence rules: the distinct callers of the signal's events (`Signal.actors`), by actorKey. */
+  actors?: Map<string, SignalActor>;
 }
+
+/** A window entry of a sequence group: the caller is kept for `Signal.actors`. */
+type SequenceWindowEntry = WindowEntry & SequenceEntry;
 
 interface OpenSignal {
   readonly record: SignalRecord;
@@ -155,6 +191,10 @@ interface Group {
   /** Per query position: entries in `entries[head…]` that matched it. */
   readonly counts: number[];
   open: OpenSignal | null;
+  /** Running aggregates of the live window for cardinality / sum / max queries, or null. */
+  readonly aggregates: WindowAggregates | null;
+  /** Sequence rules: the group's step state (sequence.ts); absent until the group's first event. */
+  sequence?: SequenceTracker<SequenceWindowEntry>;
   /**
    * A late event was inserted into the window: the members of the open signal may no longer be a
    * prefix of it, so updates scan the whole window. Cleared when the window empties.
@@ -204,6 +244,13 @@ function hostOf(fields: JsonObject): string | null {
   return typeof host === 'string' && host.length > 0 ? host : null;
 }
 
+/** `RuleRuntime.hostFor`: the event's host, adjusted per group for fan-out rules (fan-out.ts). */
+function hostForRule(rule: CompiledRule): (fields: JsonObject, groupValues: readonly string[]) => string | null {
+  if (rule.hasGroupByFanOut !== true) return (fields) => hostOf(fields);
+  const adjust = compileFanOutHost(rule);
+  return (fields, groupValues) => adjust(fields, hostOf(fields), groupValues);
+}
+
 /** A short text for anything thrown, without trusting its `toString`. */
 function describeError(error: unknown): string {
   try {
@@ -239,6 +286,13 @@ function prepareRules(rules: readonly CompiledRule[], counters: Counters): RuleR
       windowMs: rule.options.evaluationWindow * 1000,
       keepAliveMs: rule.options.keepAlive * 1000,
       maxDurationMs: rule.options.maxSignalDuration * 1000,
+      signalGrouping: compileSignalGrouping(rule.groupByFields, rule.groupSignalsBy),
+      lowersOutsideProduction: rule.options.decreaseCriticalityBasedOnEnv === true,
+      aggregators: compileRuleAggregators(rule.queries),
+      newValue: compileNewValueRule(rule),
+      groupsOf: compileGroupsOf(rule),
+      hostFor: hostForRule(rule),
+      sequence: compileSequencePlan(rule),
     });
   }
   return runtimes;
@@ -272,6 +326,8 @@ class ThresholdEngine implements DetectionEngine {
   private readonly index: RuleIndex<RuleRuntime>;
   private readonly retainClosedSignals: boolean;
   private readonly counters: Counters;
+  /** Values seen by new_value rules (new-value.ts). */
+  private readonly newValues: NewValueTracker;
 
   private watermark = -Infinity;
   private nextSeq = 0;
@@ -283,6 +339,10 @@ class ThresholdEngine implements DetectionEngine {
   private readonly records = new Map<string, SignalRecord>();
   /** Signals touched by the current `advanceTo`, in order of first touch. */
   private changes = new Map<string, { kind: SignalChange['kind']; record: SignalRecord }>();
+  /** Open signals shared by the groups of a rule with groupSignalsBy (signal-group.ts). */
+  private readonly slots = new SignalSlots<RuleRuntime, OpenSignal>();
+  /** The environment of an event, for decreaseCriticalityBasedOnEnv (rules/environment.ts). */
+  private readonly environmentOf: EnvironmentResolver;
 
   constructor(rules: readonly CompiledRule[], options: EngineOptions | undefined) {
     this.counters = emptyCounters();
@@ -291,6 +351,11 @@ class ThresholdEngine implements DetectionEngine {
     this.index = buildRuleIndex(runtimes, (r) => r.rule.queries.map((q) => q.query));
     this.unindexedRules = this.index.unindexed.map((r) => r.rule.id);
     this.retainClosedSignals = options?.retainClosedSignals ?? true;
+    this.environmentOf = options?.environmentOf ?? compileEnvironmentResolver();
+    this.newValues = new NewValueTracker(
+      runtimes.flatMap((r) => (r.newValue ? [r.newValue] : [])),
+      options?.newValueHistory,
+    );
   }
 
   // ----- ingest ------------------------------------------------------------------------------
@@ -332,9 +397,9 @@ class ThresholdEngine implements DetectionEngine {
     for (const { runtime, queries } of matched) {
       const id = runtime.rule.id;
       bump(this.counters.matchedByRule, id);
-      const groupValues = runtime.groupValuesOf(fields);
-      if (groupValues === undefined) bump(this.counters.missingGroupByRule, id);
-      else matches.push({ runtime, queries, groupValues });
+      const groups = runtime.groupsOf(fields);
+      if (groups === undefined) bump(this.counters.missingGroupByRule, id);
+      else for (const groupValues of groups) matches.push({ runtime, queries, groupValues });
     }
     if (matches.length === 0) return;
     if (time <= this.watermark) this.counters.lateEvents++;
@@ -374,6 +439,7 @@ class ThresholdEngine implements DetectionEngine {
     const changes = this.advanceTo(Infinity);
     for (const groups of this.groups.values()) for (const group of groups.values()) if (group.open) this.close(group);
     this.groups.clear();
+    this.slots.clear();
     return changes;
   }
 
@@ -387,13 +453,24 @@ class ThresholdEngine implements DetectionEngine {
     }
     let group = groups.get(mapKey);
     if (!group) {
-      group = { runtime, groupValues, entries: [], head: 0, counts: runtime.queryNames.map(() => 0), open: null, hasLateEntries: false };
+      group = { runtime, groupValues, entries: [], head: 0, counts: runtime.queryNames.map(() => 0), open: null, aggregates: runtime.aggregators ? new WindowAggregates(runtime.aggregators) : null, hasLateEntries: false };
+      if (runtime.signalGrouping) shareOpenSignal(group, this.slots.slotFor(runtime, signalGroupValues(runtime.signalGrouping, groupValues)));
       groups.set(mapKey, group);
     }
     return group;
   }
 
   private evaluate(event: PendingEvent, match: PendingMatch): void {
+    if (match.runtime.sequence) {
+      this.evaluateSequence(event, match, match.runtime.sequence);
+      return;
+    }
+    let queries = match.queries;
+    if (match.runtime.newValue) {
+      // A new_value rule keeps only the events that bring a value new to their group (new-value.ts).
+      queries = this.newValues.observe(match.runtime.newValue, match.groupValues, event.fields, match.queries, event.time);
+      if (queries.length === 0) return;
+    }
     const group = this.groupFor(match.runtime, match.groupValues);
     const { windowMs, keepAliveMs, maxDurationMs } = match.runtime;
     const open = group.open;
@@ -404,9 +481,10 @@ class ThresholdEngine implements DetectionEngine {
       time: event.time,
       key: event.key,
       ref: event.eventId ?? event.key,
-      queries: match.queries,
-      host: hostOf(event.fields),
+      queries,
+      host: match.runtime.hostFor(event.fields, match.groupValues),
       signalId: null,
+      inputs: match.runtime.aggregators ? extractInputs(match.runtime.aggregators, event.fields, queries) : null,
     };
     const start = event.time - windowMs;
     const last = group.entries.length > group.head ? group.entries[group.entries.length - 1] : undefined;
@@ -418,22 +496,26 @@ class ThresholdEngine implements DetectionEngine {
       this.dropWhile(group, (e) => e.time < start);
       group.entries.push(entry);
       for (const q of entry.queries) group.counts[q] = (group.counts[q] ?? 0) + 1;
+      group.aggregates?.add(entry.inputs);
       from = group.head;
-      counts = group.counts;
+      counts = group.aggregates ? group.aggregates.valuesOver(group.counts) : group.counts;
     } else {
       // A late event: insert it in order; its window also holds the later events already evaluated.
       from = this.insertSorted(group, entry);
       group.hasLateEntries = true;
       for (const q of entry.queries) group.counts[q] = (group.counts[q] ?? 0) + 1;
+      group.aggregates?.add(entry.inputs);
       while (from > group.head && (group.entries[from - 1]?.time ?? -Infinity) >= start) from--;
       const own = match.runtime.queryNames.map(() => 0);
       for (let i = from; i < group.entries.length; i++) for (const q of group.entries[i]?.queries ?? []) own[q] = (own[q] ?? 0) + 1;
-      counts = own;
+      const aggregators = match.runtime.aggregators;
+      counts = aggregators ? aggregateEntries(aggregators, group.entries.slice(from).map((e) => e.inputs), own) : own;
     }
     const to = group.entries.length - 1;
 
-    const chosen = this.firstHoldingCase(match.runtime, counts);
-    if (!chosen) return;
+    const holding = this.firstHoldingCase(match.runtime, counts);
+    if (!holding) return;
+    const chosen = this.effectiveCase(match.runtime, holding, event.fields);
     if (group.open) this.update(group, chosen, event, from, to, isInOrder && !group.hasLateEntries);
     else this.create(group, chosen, event, from, to);
   }
@@ -470,6 +552,7 @@ class ThresholdEngine implements DetectionEngine {
       const first = entries[group.head];
       if (!first || !shouldDrop(first)) break;
       for (const q of first.queries) group.counts[q] = (group.counts[q] ?? 0) - 1;
+      group.aggregates?.remove(first.inputs);
       group.head++;
     }
     if (group.head === entries.length) {
@@ -480,6 +563,93 @@ class ThresholdEngine implements DetectionEngine {
       group.entries = entries.slice(group.head);
       group.head = 0;
     }
+  }
+
+  // ----- sequence rules (the step logic is in sequence.ts) ---------------------------------------
+
+  /**
+   * Evaluate one event of a sequence group. The signal lifecycle is the threshold one: the open
+   * signal closes first on keepAlive / maxSignalDuration; when the event completes the chain and a
+   * case holds, the chain's events raise a signal or join the open one.
+   */
+  private evaluateSequence(event: PendingEvent, match: PendingMatch, plan: SequencePlan): void {
+    const group = this.groupFor(match.runtime, match.groupValues);
+    const { keepAliveMs, maxDurationMs } = match.runtime;
+    const before = group.open;
+    if (before && (event.time - before.record.lastSeenMs > keepAliveMs || event.time - before.record.firstSeenMs > maxDurationMs)) this.close(group);
+    group.sequence ??= new SequenceTracker<SequenceWindowEntry>(plan);
+    const actor = actorOf(event.fields);
+    const entry: SequenceWindowEntry = {
+      seq: event.seq,
+      time: event.time,
+      key: event.key,
+      ref: event.eventId ?? event.key,
+      queries: match.queries,
+      host: match.runtime.hostFor(event.fields, match.groupValues),
+      signalId: null,
+      inputs: null,
+      arn: actor.arn,
+      sessionName: actor.sessionName,
+    };
+    const onError = (): void => {
+      this.counters.evaluationErrors++;
+    };
+    const completion = group.sequence.evaluate(entry, onError);
+    if (!completion) return;
+    const chosen = firstHoldingSequenceCase(match.runtime.rule.cases, sequenceCaseCounts(plan, completion), onError);
+    if (chosen) this.raiseSequence(group, this.effectiveCase(match.runtime, chosen, event.fields), event, plan, completion);
+  }
+
+  private raiseSequence(group: Group, chosen: RuleCase, event: PendingEvent, plan: SequencePlan, completion: SequenceCompletion<SequenceWindowEntry>): void {
+    const members = completionMembers(completion);
+    let open = group.open;
+    if (open) {
+      const { record } = open;
+      for (const member of members) if (member.signalId !== record.id) this.join(open, member);
+      if (compareOrder(event, open.latest) > 0) open.latest = { seq: event.seq, time: event.time, key: event.key, fields: event.fields };
+      if (severityRank(chosen.status) > severityRank(record.severity)) {
+        record.severity = chosen.status;
+        record.caseName = chosen.name;
+      }
+      record.updates++;
+      this.counters.signalsUpdated++;
+      if (!this.changes.has(record.id)) this.changes.set(record.id, { kind: 'updated', record });
+    } else {
+      const { rule, signalGrouping } = group.runtime;
+      // With groupSignalsBy, the signal belongs to the signal group (signal-group.ts), as in create().
+      const signalValues = signalGrouping ? signalGroupValues(signalGrouping, group.groupValues) : group.groupValues;
+      let id = stableHash(JSON.stringify([rule.id, groupKeyOf(signalValues), event.key]));
+      for (let n = 1; this.records.has(id); n++) id = stableHash(JSON.stringify([rule.id, groupKeyOf(signalValues), event.key, n]));
+      const record: SignalRecord = {
+        id,
+        ruleId: rule.id,
+        ruleName: rule.name,
+        severity: chosen.status,
+        caseName: chosen.name,
+        title: '',
+        message: '',
+        group: groupRecord(signalGrouping ? signalGrouping.fields : rule.groupByFields, signalValues),
+        host: null,
+        firstSeenMs: event.time,
+        lastSeenMs: event.time,
+        queryNames: group.runtime.queryNames,
+        queryCounts: group.runtime.queryNames.map(() => 0),
+        eventIds: [],
+        tags: [...rule.tags],
+        updates: 0,
+        toRender: null,
+        cached: null,
+      };
+      open = { record, latest: { seq: event.seq, time: event.time, key: event.key, fields: event.fields }, hostFrom: null };
+      for (const member of members) this.join(open, member);
+      group.open = open;
+      this.records.set(id, record);
+      this.counters.signalsCreated++;
+      this.changes.set(id, { kind: 'created', record });
+    }
+    addStepRefs((open.record.steps ??= new Map()), plan, completion);
+    addActors((open.record.actors ??= new Map()), members);
+    this.markChanged(group.runtime, open);
   }
 
   private join(open: OpenSignal, entry: WindowEntry): void {
@@ -495,11 +665,26 @@ class ThresholdEngine implements DetectionEngine {
     }
   }
 
+  /** The case as it applies to this event: one severity lower outside production when the rule says so. */
+  private effectiveCase(runtime: RuleRuntime, holding: RuleCase, fields: JsonObject): RuleCase {
+    if (!runtime.lowersOutsideProduction) return holding;
+    let environment: string | undefined;
+    try {
+      environment = this.environmentOf(fields);
+    } catch {
+      this.counters.evaluationErrors++;
+      return holding;
+    }
+    return isNonProductionEnvironment(environment) ? { ...holding, status: lowerSeverity(holding.status) } : holding;
+  }
+
   private create(group: Group, chosen: RuleCase, event: PendingEvent, from: number, to: number): void {
-    const { rule } = group.runtime;
-    let id = stableHash(JSON.stringify([rule.id, groupKeyOf(group.groupValues), event.key]));
+    const { rule, signalGrouping } = group.runtime;
+    // With groupSignalsBy, the signal belongs to the signal group, not to the group that fired.
+    const signalValues = signalGrouping ? signalGroupValues(signalGrouping, group.groupValues) : group.groupValues;
+    let id = stableHash(JSON.stringify([rule.id, groupKeyOf(signalValues), event.key]));
     // Only identical records (same key, no eventId) could collide; keep ids unique regardless.
-    for (let n = 1; this.records.has(id); n++) id = stableHash(JSON.stringify([rule.id, groupKeyOf(group.groupValues), event.key, n]));
+    for (let n = 1; this.records.has(id); n++) id = stableHash(JSON.stringify([rule.id, groupKeyOf(signalValues), event.key, n]));
     const record: SignalRecord = {
       id,
       ruleId: rule.id,
@@ -508,7 +693,7 @@ class ThresholdEngine implements DetectionEngine {
       caseName: chosen.name,
       title: '',
       message: '',
-      group: groupRecord(rule.groupByFields, group.groupValues),
+      group: groupRecord(signalGrouping ? signalGrouping.fields : rule.groupByFields, signalValues),
       host: null,
       firstSeenMs: event.time,
       lastSeenMs: event.time,
@@ -581,10 +766,14 @@ class ThresholdEngine implements DetectionEngine {
         const open = group.open;
         if (open && (watermarkMs - open.record.lastSeenMs > keepAliveMs || watermarkMs - open.record.firstSeenMs > maxDurationMs)) this.close(group);
         this.dropWhile(group, (e) => e.time <= limit);
-        if (!group.open && group.entries.length === group.head) groups.delete(mapKey);
+        group.sequence?.sweep(watermarkMs);
+        if (!group.open && group.entries.length === group.head && (group.sequence?.isEmpty ?? true)) groups.delete(mapKey);
       }
+      const grouping = runtime.signalGrouping;
+      if (grouping) this.slots.retain(runtime, [...groups.values()].map((g) => signalGroupValues(grouping, g.groupValues)));
       if (groups.size === 0) this.groups.delete(runtime);
     }
+    this.newValues.prune(watermarkMs);
   }
 
   private markChanged(runtime: RuleRuntime, open: OpenSignal): void {
@@ -601,6 +790,8 @@ class ThresholdEngine implements DetectionEngine {
       firstSeen: isoOf(record.firstSeenMs),
       lastSeen: isoOf(record.lastSeenMs),
       host: record.host,
+      eventsMatchedPerQuery: Object.fromEntries(record.queryNames.map((name, i) => [name, record.queryCounts[i] ?? 0])),
+      group: record.group,
     };
     record.title = this.renderSafely(runtime.rule.title, context, () => runtime.rule.name);
     record.message = this.renderSafely(runtime.rule.message, context, (error) => `(the rule's message could not be rendered: ${error})`);
@@ -630,6 +821,8 @@ class ThresholdEngine implements DetectionEngine {
       eventIds: [...record.eventIds],
       tags: [...record.tags],
       updates: record.updates,
+      ...(record.steps ? { steps: Object.fromEntries([...record.steps].map(([name, refs]) => [name, [...refs]])) } : {}),
+      ...(record.actors ? { actors: [...record.actors.values()].map((a) => ({ ...a })) } : {}),
     };
     return record.cached;
   }
@@ -653,6 +846,10 @@ class ThresholdEngine implements DetectionEngine {
   }
 
   // ----- reading -----------------------------------------------------------------------------
+
+  newValueHistory(): NewValueHistory {
+    return this.newValues.history();
+  }
 
   signals(): Signal[] {
     const records = [...this.records.values()];
@@ -696,11 +893,13 @@ class ThresholdEngine implements DetectionEngine {
     const groups: GroupState[] = [...this.groups.values()].flatMap((byKey) => [...byKey.values()]).map((g) => ({
       ruleId: g.runtime.rule.id,
       groupValues: [...g.groupValues],
-      window: g.entries.slice(g.head).map(
-        (e): WindowEntryState => ({ seq: e.seq, time: e.time, key: e.key, ref: e.ref, queries: names(g.runtime, e.queries), host: e.host, signalId: e.signalId }),
-      ),
+      window: g.entries.slice(g.head).map((e): WindowEntryState => {
+        const aggregates = inputsToState(g.runtime.queryNames, e.inputs);
+        return { seq: e.seq, time: e.time, key: e.key, ref: e.ref, queries: names(g.runtime, e.queries), host: e.host, signalId: e.signalId, ...(aggregates ? { aggregates } : {}) };
+      }),
       open: g.open ? openState(g.open) : null,
       hasLateEntries: g.hasLateEntries,
+      ...(g.sequence ? { sequence: g.sequence.toState() } : {}),
     }));
     return {
       version: ENGINE_STATE_VERSION,
@@ -712,6 +911,7 @@ class ThresholdEngine implements DetectionEngine {
       groups,
       signals: [...this.records.values()].map((r) => this.materialise(r)),
       stats: this.stats,
+      newValues: this.newValues.history(),
     };
   }
 
@@ -724,6 +924,7 @@ class ThresholdEngine implements DetectionEngine {
     this.watermark = state.hasReachedEnd ? Infinity : (state.watermarkMs ?? -Infinity);
     this.nextSeq = state.nextSeq;
     for (const id of state.seenEventIds) this.seenEventIds.add(id);
+    if (state.newValues) this.newValues.load(state.newValues);
     const s = state.stats;
     Object.assign(this.counters, {
       eventsIngested: s.eventsIngested,
@@ -754,10 +955,15 @@ class ThresholdEngine implements DetectionEngine {
       if (!runtime) continue;
       const group = this.groupFor(runtime, g.groupValues);
       group.hasLateEntries = g.hasLateEntries;
+      if (g.sequence && runtime.sequence) {
+        group.sequence = SequenceTracker.fromState(runtime.sequence, g.sequence, (e, queries): SequenceWindowEntry => ({ ...e, queries, inputs: null }));
+      }
       for (const e of g.window) {
         const queries = positions(runtime, e.queries);
-        group.entries.push({ seq: e.seq, time: e.time, key: e.key, ref: e.ref, queries, host: e.host, signalId: e.signalId });
+        const inputs = runtime.aggregators ? inputsFromState(runtime.queryPositions, runtime.queryNames.length, e.aggregates) : null;
+        group.entries.push({ seq: e.seq, time: e.time, key: e.key, ref: e.ref, queries, host: e.host, signalId: e.signalId, inputs });
         for (const q of queries) group.counts[q] = (group.counts[q] ?? 0) + 1;
+        group.aggregates?.add(inputs);
       }
       const saved = g.open ? this.records.get(g.open.signalId) : undefined;
       if (g.open && saved) {
@@ -822,6 +1028,8 @@ function recordOf(signal: Signal): SignalRecord {
     updates: signal.updates,
     toRender: null,
     cached: null,
+    ...(signal.steps ? { steps: new Map(Object.entries(signal.steps).map(([name, refs]) => [name, new Set(refs)])) } : {}),
+    ...(signal.actors ? { actors: new Map(signal.actors.map((a) => [actorKey(a), { arn: a.arn, sessionName: a.sessionName }])) } : {}),
   };
 }
 

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { fail, ok, SEVERITIES } from '../core/types.js';
 import type { Diagnostic, JsonObject, JsonValue, Result } from '../core/types.js';
+import { newValueHistorySchema } from './new-value.js';
 import { ENGINE_STATE_VERSION } from './types.js';
 import type { EngineState } from './types.js';
 
@@ -54,6 +55,24 @@ const signalSchema = z.object({
   eventIds: z.array(z.string()),
   tags: z.array(z.string()),
   updates: count,
+  steps: z.record(z.string(), z.array(z.string())).exactOptional(),
+  actors: z.array(z.object({ arn: z.string().nullable(), sessionName: z.string().nullable() })).exactOptional(),
+});
+
+/** A sequence group's step state (types.ts `SequenceGroupState`). */
+const sequenceSchema = z.object({
+  entries: z.array(
+    z.object({
+      ...order,
+      ref: z.string(),
+      queries: z.array(z.string()),
+      host: z.string().nullable(),
+      arn: z.string().nullable(),
+      sessionName: z.string().nullable(),
+      signalId: z.string().nullable(),
+    }),
+  ),
+  fires: z.array(z.object({ step: z.string(), ...order, chain: z.array(z.array(count)) })),
 });
 
 const statsSchema = z.object({
@@ -92,7 +111,16 @@ const stateSchema = z.object({
     z.object({
       ruleId: z.string(),
       groupValues: z.array(z.string()),
-      window: z.array(z.object({ ...order, ref: z.string(), queries: z.array(z.string()), host: z.string().nullable(), signalId: z.string().nullable() })),
+      window: z.array(
+        z.object({
+          ...order,
+          ref: z.string(),
+          queries: z.array(z.string()),
+          host: z.string().nullable(),
+          signalId: z.string().nullable(),
+          aggregates: z.record(z.string(), z.union([z.array(z.string()), z.number().finite()])).optional(),
+        }),
+      ),
       open: z
         .object({
           signalId: z.string(),
@@ -103,10 +131,12 @@ const stateSchema = z.object({
         })
         .nullable(),
       hasLateEntries: z.boolean(),
+      sequence: sequenceSchema.exactOptional(),
     }),
   ),
   signals: z.array(signalSchema),
   stats: statsSchema,
+  newValues: newValueHistorySchema.optional(),
 });
 
 /** Check untrusted state (e.g. `JSON.parse` of a saved snapshot) before `restoreEngine`. */

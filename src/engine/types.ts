@@ -6,6 +6,7 @@
  * so `JSON.parse(JSON.stringify(state))` is the same state (the Redis runtime relies on it).
  */
 import type { JsonObject, Signal, TrailEvent } from '../core/types.js';
+import type { NewValueHistory } from './new-value.js';
 
 export interface EngineOptions {
   /**
@@ -15,6 +16,17 @@ export interface EngineOptions {
    * the window contents plus the open signals; `signals()` then lists open signals only.
    */
   readonly retainClosedSignals?: boolean;
+  /**
+   * The environment of an event, for rules with `decreaseCriticalityBasedOnEnv` (a case that holds on
+   * an event of a staging/test/dev environment is one severity lower). Default: the event's `env`
+   * attribute only; `scan --config` adds the per-account map (rules/environment.ts).
+   */
+  readonly environmentOf?: (fields: JsonObject) => string | undefined;
+  /**
+   * What new_value rules learned before (a saved `newValueHistory()`, e.g. from `scan --state`):
+   * their learning continues from it instead of starting afresh. Default: nothing learned.
+   */
+  readonly newValueHistory?: NewValueHistory;
 }
 
 /** A signal that was created or changed by one `advanceTo` / `finish` call, in its latest version. */
@@ -64,6 +76,8 @@ export interface DetectionEngine {
   signals(): Signal[];
   /** JSON-serialisable: `JSON.parse(JSON.stringify(s))` restores to an equal engine. */
   snapshot(): EngineState;
+  /** What new_value rules have learned so far (plain JSON), to save and give to a later engine. */
+  newValueHistory(): NewValueHistory;
   readonly stats: EngineStats;
   /** Rules that could not be indexed by event name and run on every event (the CLI warns about them). */
   readonly unindexedRules: readonly string[];
@@ -106,6 +120,8 @@ export interface WindowEntryState {
   readonly host: string | null;
   /** Id of the open (or since-closed) signal the event joined, or null. */
   readonly signalId: string | null;
+  /** Cardinality / sum / max queries: what the event adds to each query's aggregate, by query name (src/engine/aggregate.ts). */
+  readonly aggregates?: Readonly<Record<string, readonly string[] | number>> | undefined;
 }
 
 /** Where an event sits in the evaluation order (time, then key, then arrival). */
@@ -133,6 +149,39 @@ export interface GroupState {
   readonly open: OpenSignalState | null;
   /** A late event was inserted into the window (updates then scan the whole window). */
   readonly hasLateEntries: boolean;
+  /** Sequence rules only: the group's step state (src/engine/sequence.ts). */
+  readonly sequence?: SequenceGroupState;
+}
+
+/** An evaluated event of a sequence group, kept while a step or a pending step can still use it. */
+export interface SequenceEntryState {
+  readonly seq: number;
+  readonly time: number;
+  readonly key: string;
+  readonly ref: string;
+  readonly queries: readonly string[];
+  readonly host: string | null;
+  /** `userIdentity.arn` and `userIdentity.session_name` of the event, for `Signal.actors`. */
+  readonly arn: string | null;
+  readonly sessionName: string | null;
+  readonly signalId: string | null;
+}
+
+/** A non-terminal step that happened and may still lead to its child step. */
+export interface SequenceFireState {
+  readonly step: string;
+  /** The event at which the step's condition held. */
+  readonly seq: number;
+  readonly time: number;
+  readonly key: string;
+  /** For each step of the chain so far (entry step first), the `seq` of the entries that made it up. */
+  readonly chain: readonly (readonly number[])[];
+}
+
+export interface SequenceGroupState {
+  /** Evaluated events still within the rule's horizon, in evaluation order. */
+  readonly entries: readonly SequenceEntryState[];
+  readonly fires: readonly SequenceFireState[];
 }
 
 export interface EngineState {
@@ -149,5 +198,7 @@ export interface EngineState {
   /** Every retained signal in its latest version, in creation order. */
   readonly signals: readonly Signal[];
   readonly stats: EngineStats;
+  /** What new_value rules have learned (absent in snapshots from before new_value support). */
+  readonly newValues?: NewValueHistory | undefined;
 }
 

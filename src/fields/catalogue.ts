@@ -88,6 +88,15 @@ export const FIELD_CATALOGUE: readonly FieldSpec[] = Object.freeze([
   ),
   derived('userIdentity.assumed_role', 'string', 'userIdentity.arn', 'userIdentity.assumed_role', 'Role name of an assumed-role caller (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`).'),
 
+  // trailhound's own attributes (Datadog has no equivalent).
+  derived(
+    'target.instance_ids',
+    'array<string>',
+    'requestParameters.instanceId and every requestParameters.instancesSet.items[].instanceId',
+    'none (trailhound only)',
+    'Every EC2 instance the call acts on, in request order, without repeats; absent when it names none. Group by it with `hasGroupByFanOut: true` to follow each instance.',
+  ),
+
   // The raw CloudTrail record.
   raw('eventVersion', 'string', 'Version of the record format, e.g. `1.08`.'),
   raw('eventTime', 'string', 'When the request completed (UTC); trailhound orders and windows events by it.'),

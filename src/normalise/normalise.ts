@@ -183,6 +183,24 @@ function targetInstance(requestParameters: JsonValue | undefined): string | unde
 }
 
 /**
+ * Every instance the call acts on (`target.instance_ids`): `instanceId`, then each
+ * `instancesSet.items[].instanceId`, non-empty strings only, without repeats, in request order.
+ */
+function targetInstances(requestParameters: JsonValue | undefined): string[] {
+  if (!isObject(requestParameters)) return [];
+  const ids: string[] = [];
+  const add = (value: JsonValue | undefined): void => {
+    const id = nonEmptyString(value);
+    if (id !== undefined && !ids.includes(id)) ids.push(id);
+  };
+  add(own(requestParameters, 'instanceId'));
+  const set = own(requestParameters, 'instancesSet');
+  const items = isObject(set) ? own(set, 'items') : undefined;
+  if (Array.isArray(items)) for (const item of items) if (isObject(item)) add(own(item, 'instanceId'));
+  return ids;
+}
+
+/**
  * A canonical JSON text (object keys sorted, at every depth) for content hashing. Iterative, so
  * deeply nested input cannot overflow the stack; values JSON has no text for become `null`.
  */
@@ -316,6 +334,7 @@ export function normaliseRecord(value: unknown, origin: RecordOrigin): Normalise
   const userAgent = nonEmptyString(own(record, 'userAgent'));
   const sourceIp = nonEmptyString(own(record, 'sourceIPAddress'));
   const host = targetInstance(own(record, 'requestParameters')) ?? callerInstance;
+  const targets = targetInstances(own(record, 'requestParameters'));
 
   fields.source = 'cloudtrail';
   fields.service = 'cloudtrail';
@@ -329,6 +348,7 @@ export function normaliseRecord(value: unknown, origin: RecordOrigin): Normalise
     fields.error = { ...(errorCode === undefined ? {} : { kind: errorCode }), ...(errorMessage === undefined ? {} : { message: errorMessage }) };
   }
   if (accountId !== undefined) fields.usr = { account_id: accountId };
+  if (targets.length > 0) fields.target = { instance_ids: targets };
 
   const eventId = nonEmptyString(own(record, 'eventID'));
   const event: TrailEvent = {

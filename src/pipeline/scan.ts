@@ -1,8 +1,13 @@
 import type { Signal, Severity } from '../core/types.js';
 import type { CompiledRule } from '../rules/model.js';
 import { createEngine } from '../engine/engine.js';
+import { compileEnvironmentResolver } from '../rules/environment.js';
+import type { EnvironmentSettings } from '../rules/environment.js';
+import { markSuppressed } from '../rules/suppressions.js';
+import type { SuppressionPlan } from '../rules/suppressions.js';
 import { normaliseRecord } from '../normalise/normalise.js';
 import { readRecords } from '../sources/file.js';
+import type { NewValueHistoryStore } from '../store/new-value-history.js';
 import type { ReadDiagnostic, ReadStats } from '../sources/source.js';
 
 /** One problem with the input, reported once (file, record index or byte offset, what was wrong). */
@@ -27,6 +32,18 @@ export interface ScanOptions {
   readonly stdin?: NodeJS.ReadableStream;
   /** Injected for tests; defaults to Date.now. Used only for progress and duration, never for detection. */
   readonly now?: () => number;
+  /**
+   * Suppressions planned against `rules` (`planSuppressions`): their rules (data exclusions folded
+   * in) replace `rules`, and signals they suppress go to `suppressedSignals` (docs/suppressions.md).
+   */
+  readonly suppressions?: SuppressionPlan;
+  /** Account → environment, for rules with decreaseCriticalityBasedOnEnv (the config file's `environments`). */
+  readonly environments?: EnvironmentSettings;
+  /**
+   * Where new_value rules' learned values are kept between scans (`--state DIR`): loaded before the
+   * first event, saved after the last. Absent: every scan learns afresh (results depend only on input).
+   */
+  readonly newValueHistory?: NewValueHistoryStore;
 }
 
 export interface ScanSummary {
@@ -45,10 +62,15 @@ export interface ScanSummary {
   readonly signalsBySeverity: Readonly<Partial<Record<Severity, number>>>;
   readonly unindexedRules: readonly string[];
   readonly durationMs: number;
+  /** Signals a suppression entry matched (left out of the counts above and of `signals`). */
+  readonly suppressedSignals?: number;
 }
 
 export interface ScanResult {
+  /** The signals to report: every signal no suppression entry matched. */
   readonly signals: readonly Signal[];
+  /** The signals a suppression entry matched, each with `status: suppressed` and the entry's reason. */
+  readonly suppressedSignals: readonly Signal[];
   readonly summary: ScanSummary;
 }
 
@@ -59,7 +81,14 @@ export interface ScanResult {
 export async function runScan(options: ScanOptions): Promise<ScanResult> {
   const now = options.now ?? Date.now;
   const started = now();
-  const engine = createEngine(options.rules);
+  const history = await options.newValueHistory?.load();
+  const tracker = options.suppressions?.createTracker();
+  // Only entries with a suppressionQuery need to see events: the others cost nothing per event.
+  const watcher = tracker?.isWatching === true ? tracker : undefined;
+  const engine = createEngine(options.suppressions?.rules ?? options.rules, {
+    ...(history ? { newValueHistory: history } : {}),
+    ...(options.environments ? { environmentOf: compileEnvironmentResolver(options.environments) } : {}),
+  });
   const stats: ReadStats = { files: 0, skippedFiles: 0, records: 0, badInputs: 0, bytes: 0 };
   let badRecords = 0;
   let events = 0;
@@ -78,6 +107,7 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
     if (normalised.ok) {
       events++;
       engine.ingest(normalised.event);
+      watcher?.observe(normalised.event);
     } else {
       badRecords++;
       options.onProblem({ source: record.origin.source, index: record.origin.index, code: normalised.code, message: normalised.message });
@@ -93,7 +123,14 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
     }
   }
   engine.finish();
-  const signals = engine.signals();
+  await options.newValueHistory?.save(engine.newValueHistory());
+  const signals: Signal[] = [];
+  const suppressedSignals: Signal[] = [];
+  for (const signal of engine.signals()) {
+    const entry = tracker?.judge(signal);
+    if (entry) suppressedSignals.push(markSuppressed(signal, entry));
+    else signals.push(signal);
+  }
   const signalsByRule: Record<string, number> = {};
   const signalsBySeverity: Partial<Record<Severity, number>> = {};
   for (const s of signals) {
@@ -102,6 +139,7 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
   }
   return {
     signals,
+    suppressedSignals,
     summary: {
       files: stats.files,
       skippedFiles: stats.skippedFiles,
@@ -115,6 +153,7 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
       signalsBySeverity,
       unindexedRules: engine.unindexedRules,
       durationMs: now() - started,
+      ...(options.suppressions ? { suppressedSignals: suppressedSignals.length } : {}),
     },
   };
 }

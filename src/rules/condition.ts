@@ -149,7 +149,7 @@ class Parser {
 
   private unexpectedAfterComparison(token: Token): never {
     if (token.kind === 'name' && token.text.toLowerCase() === 'then') {
-      throw new ConditionError('E_RULE_UNSUPPORTED', `the 'then' operator at column ${token.offset + 1} (one query and then another) is not supported yet; it comes with sequence detection`, token.offset, 'use && to require both queries within the evaluation window');
+      throw new ConditionError('E_RULE_UNSUPPORTED', `the 'then' operator at column ${token.offset + 1} (one query and then another) is not supported yet`, token.offset, 'use && to require both queries within the evaluation window, or a sequence_detection rule when their order matters (docs/rule-format.md)');
     }
     if (token.kind === 'name' && (token.text === 'and' || token.text === 'AND' || token.text === 'or' || token.text === 'OR')) {
       throw new ConditionError('E_CONDITION_SYNTAX', `'${token.text}' at column ${token.offset + 1} is not an operator`, token.offset, `write ${token.text.toLowerCase() === 'and' ? '&&' : '||'} instead`);

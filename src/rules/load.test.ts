@@ -96,6 +96,23 @@ cases:
 options: {evaluationWindow: 900, keepAlive: 3600, maxSignalDuration: 3600}
 `;
 
+/** A two-step sequence rule (the sequence suite itself is sequence-options.test.ts). */
+const SEQUENCE = edit(
+  edit(BASE, 'detectionMethod: threshold', 'detectionMethod: sequence_detection'),
+  'maxSignalDuration: 3600\n',
+  `maxSignalDuration: 3600
+  sequenceDetectionOptions:
+    steps:
+      - { name: first, condition: a > 0, evaluationWindow: 60 }
+      - { name: second, condition: a > 1, evaluationWindow: 60 }
+    stepTransitions:
+      - { parent: first, child: second, evaluationWindow: 900 }
+`,
+);
+const SEQUENCE_CYCLE = edit(SEQUENCE, '      - { parent: first, child: second, evaluationWindow: 900 }\n', '      - { parent: first, child: second, evaluationWindow: 900 }\n      - { parent: second, child: first, evaluationWindow: 900 }\n');
+const SEQUENCE_TWINS = edit(SEQUENCE, '{ name: second,', '{ name: first,');
+const SEQUENCE_REVERSED = edit(SEQUENCE, '{ parent: first, child: second,', '{ parent: second, child: first,');
+
 const ROWS: Row[] = [
   row('YAML syntax: a tab used as indentation', tabbed, 'E_RULE_SYNTAX', { position: at(tabbed, '\t'), hint: /indentation/ }),
   row('JSON syntax: a duplicate key', duplicateKeys, 'E_RULE_SYNTAX', { position: at(duplicateKeys, '"name": "y"'), filePath: 'rules/test.json' }),
@@ -121,19 +138,45 @@ const ROWS: Row[] = [
     filePath: 'rules/test.json',
   }),
   row('an unknown key in a Datadog envelope', `{"data": ${JSON_RULE}, "dat": 1}`, 'E_RULE_UNKNOWN_FIELD', { path: 'dat', position: at(`{"data": ${JSON_RULE}, "dat": 1}`, '"dat"'), hint: /did you mean 'data'/, filePath: 'rules/test.json' }),
-  row('a Datadog field that would change detection', `groupSignalsBy: ['@userIdentity.arn']\n${BASE}`, 'W_RULE_UNSUPPORTED_FIELD', { path: 'groupSignalsBy', position: { line: 1, column: 1 }, hint: /remove the field/ }),
-  row('decreaseCriticalityBasedOnEnv turned on', edit(BASE, 'keepAlive: 3600', 'keepAlive: 3600\n  decreaseCriticalityBasedOnEnv: true'), 'W_RULE_UNSUPPORTED_FIELD', {
-    path: 'options.decreaseCriticalityBasedOnEnv',
-    position: at(edit(BASE, 'keepAlive: 3600', 'keepAlive: 3600\n  decreaseCriticalityBasedOnEnv: true'), 'decreaseCriticalityBasedOnEnv'),
+  row('a Datadog field that would change detection', `referenceTables: [{tableName: known_ips}]\n${BASE}`, 'W_RULE_UNSUPPORTED_FIELD', { path: 'referenceTables', position: { line: 1, column: 1 }, hint: /remove the field/ }),
+  row('a case action', edit(BASE, 'status: low', 'status: low\n    actions: [{type: block_ip}]'), 'W_RULE_UNSUPPORTED_FIELD', {
+    path: 'cases[0].actions',
+    position: at(edit(BASE, 'status: low', 'status: low\n    actions: [{type: block_ip}]'), 'actions'),
   }),
-  row('the new_value detection method', edit(BASE, 'detectionMethod: threshold', 'detectionMethod: new_value'), 'E_RULE_UNSUPPORTED', {
+  row('groupSignalsBy naming a field the queries do not group by', `groupSignalsBy: ['@userIdentity.ar']\n${BASE}`, 'E_RULE_GROUP_SIGNALS_BY', {
+    path: 'groupSignalsBy[0]',
+    position: at(`groupSignalsBy: ['@userIdentity.ar']\n${BASE}`, "'@userIdentity.ar'"),
+    hint: /did you mean '@userIdentity\.arn'/,
+  }),
+  row('a query extension that does not parse', edit(BASE, "    groupByFields: ['@userIdentity.arn']", "    groupByFields: ['@userIdentity.arn']\n    customQueryExtension: '-@userIdentity.type:(AWSService'"), 'E_QUERY_SYNTAX', {
+    path: 'queries[0].customQueryExtension',
+    position: shift(
+      at(edit(BASE, "    groupByFields: ['@userIdentity.arn']", "    groupByFields: ['@userIdentity.arn']\n    customQueryExtension: '-@userIdentity.type:(AWSService'"), '-@userIdentity.type'),
+      (compileQuery('-@userIdentity.type:(AWSService').diagnostics[0]?.position?.column ?? 0) - 1,
+    ),
+  }),
+  row('a misspelt attribute in a query extension', edit(BASE, "    groupByFields: ['@userIdentity.arn']", "    groupByFields: ['@userIdentity.arn']\n    customQueryExtension: -@userIdentity.tpye:AWSService"), 'W_RULE_UNKNOWN_FIELD', {
+    path: 'queries[0].customQueryExtension',
+    position: at(edit(BASE, "    groupByFields: ['@userIdentity.arn']", "    groupByFields: ['@userIdentity.arn']\n    customQueryExtension: -@userIdentity.tpye:AWSService"), '@userIdentity.tpye'),
+    hint: /userIdentity\.type/,
+  }),
+  row('the anomaly_detection detection method', edit(BASE, 'detectionMethod: threshold', 'detectionMethod: anomaly_detection'), 'E_RULE_UNSUPPORTED', {
     path: 'options.detectionMethod',
-    position: at(edit(BASE, 'detectionMethod: threshold', 'detectionMethod: new_value'), 'new_value'),
+    position: at(edit(BASE, 'detectionMethod: threshold', 'detectionMethod: anomaly_detection'), 'anomaly_detection'),
     hint: /threshold/,
   }),
-  row('the cardinality aggregation', edit(BASE, '    groupByFields', '    aggregation: cardinality\n    groupByFields'), 'E_RULE_UNSUPPORTED', {
+  row('the geo_data aggregation', edit(BASE, '    groupByFields', '    aggregation: geo_data\n    groupByFields'), 'E_RULE_UNSUPPORTED', {
+    path: 'queries[0].aggregation',
+    position: at(edit(BASE, '    groupByFields', '    aggregation: geo_data\n    groupByFields'), 'geo_data'),
+  }),
+  row('a cardinality aggregation without distinctFields', edit(BASE, '    groupByFields', '    aggregation: cardinality\n    groupByFields'), 'E_RULE_AGGREGATION', {
     path: 'queries[0].aggregation',
     position: at(edit(BASE, '    groupByFields', '    aggregation: cardinality\n    groupByFields'), 'cardinality'),
+    hint: /distinctFields/,
+  }),
+  row('distinctFields on a count query', edit(BASE, '    groupByFields', "    distinctFields: ['@sourceIPAddress']\n    groupByFields"), 'W_RULE_AGGREGATION_FIELD_UNUSED', {
+    path: 'queries[0].distinctFields',
+    position: at(edit(BASE, '    groupByFields', "    distinctFields: ['@sourceIPAddress']\n    groupByFields"), 'distinctFields'),
   }),
   row('a workload security rule', `type: workload_security\n${BASE}`, 'E_RULE_UNSUPPORTED', { path: 'type', position: at(`type: workload_security\n${BASE}`, 'workload_security') }),
   row("a condition with Datadog's then operator", edit(BASE, 'condition: a > 0', 'condition: a > 0 then a > 1'), 'E_RULE_UNSUPPORTED', {
@@ -157,6 +200,14 @@ const ROWS: Row[] = [
     path: 'queries[1].groupByFields',
     position: at(edit(BASE, "    groupByFields: ['@userIdentity.arn']\n", "    groupByFields: ['@userIdentity.arn']\n  - name: b\n    query: source:cloudtrail\n    groupByFields: ['@userIdentity.accountId']\n"), "['@userIdentity.accountId']"),
   }),
+  row('a step transition to an unknown step', edit(SEQUENCE, 'child: second', 'child: secnd'), 'E_RULE_SEQUENCE_UNKNOWN_STEP', {
+    path: 'options.sequenceDetectionOptions.stepTransitions[0].child',
+    position: at(edit(SEQUENCE, 'child: second', 'child: secnd'), 'secnd'),
+    hint: /did you mean 'second'/,
+  }),
+  row('step transitions that loop', SEQUENCE_CYCLE, 'E_RULE_SEQUENCE_CYCLE', { path: 'options.sequenceDetectionOptions.stepTransitions[1]', position: at(SEQUENCE_CYCLE, '{ parent: second') }),
+  row('two steps with one name', SEQUENCE_TWINS, 'E_RULE_SEQUENCE', { path: 'options.sequenceDetectionOptions.steps[1].name', position: at(SEQUENCE_TWINS, 'first', 2) }),
+  row('steps listed against their transitions', SEQUENCE_REVERSED, 'W_RULE_SEQUENCE_ORDER', { path: 'options.sequenceDetectionOptions.steps', position: at(SEQUENCE_REVERSED, '- { name: first') }),
   row('a misspelt attribute in a query', edit(BASE, '@evt.name:StopInstances', '@evt.name:StopInstances @userIdentity.arnn:x'), 'W_RULE_UNKNOWN_FIELD', {
     path: 'queries[0].query',
     position: at(edit(BASE, '@evt.name:StopInstances', '@evt.name:StopInstances @userIdentity.arnn:x'), '@userIdentity.arnn'),
@@ -463,25 +514,28 @@ describe('loadRules: Datadog API exports load unchanged', () => {
     expect(rule?.cases.map((c) => [c.status, c.condition.text])).toEqual([['low', 'stop_instance > 0 && modify_instance_attribute > 0 && start_instance > 0']]);
   });
 
+  it('loads a new_value export with no diagnostic (new_value rules: src/rules/aggregations.test.ts)', () => {
+    const rule = {
+      name: 'New value',
+      type: 'log_detection',
+      isEnabled: true,
+      queries: [{ query: 'source:cloudtrail', aggregation: 'new_value', metrics: ['@network.client.ip'], groupByFields: [], distinctFields: [], name: '' }],
+      cases: [{ name: '', status: 'info', condition: '', notifications: [] }],
+      options: { detectionMethod: 'new_value', keepAlive: 3600, maxSignalDuration: 86400, newValueOptions: { forgetAfter: 7, learningDuration: 7, learningMethod: 'duration', learningThreshold: 0 } },
+    };
+    const { rules, diagnostics } = loadRules([file(JSON.stringify(rule, null, 2), 'exports/x.json')]);
+    expect(diagnostics).toEqual([]);
+    expect(rules.map((r) => [r.options.detectionMethod, r.options.newValueOptions?.forgetAfter, r.queries[0]?.metrics])).toEqual([['new_value', 7, ['@network.client.ip']]]);
+  });
+
   it.each([
     {
-      method: 'new_value',
+      method: 'impossible_travel',
       rule: {
-        name: 'New value',
-        type: 'log_detection',
-        isEnabled: true,
-        queries: [{ query: 'source:cloudtrail', aggregation: 'new_value', metrics: ['@network.client.ip'], groupByFields: [], distinctFields: [], name: '' }],
-        cases: [{ name: '', status: 'info', condition: '', notifications: [] }],
-        options: { detectionMethod: 'new_value', keepAlive: 3600, maxSignalDuration: 86400, newValueOptions: { forgetAfter: 7, learningDuration: 7, learningMethod: 'duration', learningThreshold: 0 } },
-      },
-    },
-    {
-      method: 'sequence_detection',
-      rule: {
-        name: 'Sequence',
-        queries: [{ query: 'a' }, { query: 'b' }],
-        cases: [{ status: 'low', condition: 'step_b > 0' }],
-        options: { detectionMethod: 'sequence_detection', evaluationWindow: 0, keepAlive: 300, maxSignalDuration: 600, sequenceDetectionOptions: { steps: [], stepTransitions: [] } },
+        name: 'Impossible travel',
+        queries: [{ query: 'source:cloudtrail', aggregation: 'geo_data', metrics: ['@network.client.geoip'], groupByFields: ['@usr.account_id'] }],
+        cases: [{ status: 'medium', condition: '' }],
+        options: { detectionMethod: 'impossible_travel', evaluationWindow: 0, keepAlive: 300, maxSignalDuration: 600, impossibleTravelOptions: { baselineUserLocations: true } },
       },
     },
   ])('answers a $method export with one E_RULE_UNSUPPORTED and nothing else', ({ method, rule }) => {
@@ -523,7 +577,7 @@ describe('loadRules: Datadog API exports load unchanged', () => {
 
 describe('loadRulesOrThrow', () => {
   it('returns the rules when there are only warnings', () => {
-    const rules = loadRulesOrThrow([file(`groupSignalsBy: ['@userIdentity.arn']\n${BASE}`)]);
+    const rules = loadRulesOrThrow([file(`referenceTables: [{tableName: known_ips}]\n${BASE}`)]);
     expect(rules.map((r) => r.id)).toEqual(['test']);
   });
 

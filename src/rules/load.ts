@@ -18,6 +18,7 @@ import { compileQuery } from '../query/compile.js';
 import type { CompiledRule, RuleCase, RuleQuery } from './model.js';
 import { DATADOG_WINDOWS_SECONDS } from './model.js';
 import { compileCondition } from './condition.js';
+import { ANY_NEW_VALUE, checkNewValueOptions, checkQueryAggregation } from './aggregations.js';
 import { formatPath, readRuleFile } from './read.js';
 import type { DocumentPath, Locator } from './read.js';
 import type { FieldInfo } from './schema.js';
@@ -29,7 +30,6 @@ import {
   OPTIONS_FIELDS,
   QUERY_FIELDS,
   RULE_FIELDS,
-  SUPPORTED_AGGREGATIONS,
   SUPPORTED_DETECTION_METHODS,
   SUPPORTED_RULE_TYPES,
   caseSchema,
@@ -39,8 +39,11 @@ import {
 } from './schema.js';
 import type { RuleCaseDocument, RuleOptionsDocument, RuleQueryDocument } from './schema.js';
 import { closestName } from './suggest.js';
+import { compileSequenceOptions } from './sequence-options.js';
 import { compileTemplate } from './template.js';
 import type { RuleTemplate } from './template.js';
+import { extendQuery } from './query-extension.js';
+import { composeTitle } from './title.js';
 import { positionInText } from './position.js';
 
 export interface RuleFile {
@@ -207,8 +210,8 @@ function mentionPosition(text: string, attribute: string, path: DocumentPath, lo
   return offset < 0 ? locator.valueAt(path) : locator.insideString(path, positionInText(text, offset));
 }
 
-function compileTemplateAt(text: string, path: DocumentPath, reporter: Reporter): RuleTemplate | undefined {
-  const result = compileTemplate(text);
+function compileTemplateAt(text: string, path: DocumentPath, reporter: Reporter, queryNames?: readonly string[]): RuleTemplate | undefined {
+  const result = compileTemplate(text, queryNames !== undefined ? { queryNames } : {});
   for (const d of result.diagnostics) reporter.inner(d, path, 'see the template section of docs/rule-format.md');
   if (!result.ok) return undefined;
   for (const attribute of result.value.attributes) {
@@ -262,7 +265,7 @@ function compileCandidate(candidate: Candidate, fallbackId: string, reporter: Re
   }
   const method = isObject(rawOptions) ? rawOptions['detectionMethod'] : undefined;
   if (typeof method === 'string' && (DATADOG_DETECTION_METHODS as readonly string[]).includes(method) && !SUPPORTED_DETECTION_METHODS.includes(method)) {
-    reporter.error('E_RULE_UNSUPPORTED', `detection method '${method}' is not supported yet; it comes in a later version (only threshold for now)`, [...base, 'options', 'detectionMethod'], { hint: 'use detectionMethod: threshold' });
+    reporter.error('E_RULE_UNSUPPORTED', `detection method '${method}' is not supported yet; it comes in a later version (only ${SUPPORTED_DETECTION_METHODS.join(' and ')} for now)`, [...base, 'options', 'detectionMethod'], { hint: 'use detectionMethod: threshold' });
     return { rule: undefined, id, idPath, reporter };
   }
 
@@ -290,7 +293,9 @@ function compileCandidate(candidate: Candidate, fallbackId: string, reporter: Re
   let options: RuleOptionsDocument | undefined;
   if (isObject(rawOptions)) {
     checkFields(rawOptions, OPTIONS_FIELDS, [...base, 'options'], reporter, 'options');
-    const parsed = optionsSchema.safeParse(rawOptions);
+    // A sequence or new_value rule has no use for the top-level window (Datadog: omit it or leave it at 0).
+    const isWindowless = (method === 'sequence_detection' || method === 'new_value') && rawOptions['evaluationWindow'] === undefined;
+    const parsed = optionsSchema.safeParse(isWindowless ? { ...rawOptions, evaluationWindow: 0 } : rawOptions);
     if (parsed.success) options = parsed.data;
     else reportIssues(parsed.error.issues, [...base, 'options'], reporter);
   }
@@ -334,10 +339,10 @@ function compileCandidate(candidate: Candidate, fallbackId: string, reporter: Re
   queryDocs.forEach((doc, i) => {
     if (doc === undefined) return;
     const path = [...base, 'queries', i];
-    const aggregation = doc.aggregation ?? 'count';
-    if (!SUPPORTED_AGGREGATIONS.includes(aggregation)) {
-      reporter.error('E_RULE_UNSUPPORTED', `aggregation '${aggregation}' is not supported yet; it comes in a later version (only count for now)`, [...path, 'aggregation'], { hint: 'use aggregation: count' });
-    }
+    // The aggregation and the fields it needs (aggregations.ts).
+    const aggregation = checkQueryAggregation(doc, typeof method === 'string' ? method : 'threshold');
+    for (const p of aggregation.problems) reporter.add(p.code, p.severity, p.message, [...path, ...p.path], { hint: p.hint, atKey: p.atKey === true });
+    for (const a of aggregation.attributes) checkAttribute(a.field, reporter, [...path, ...a.path], `the ${a.path[0] ?? 'aggregation'}`, undefined);
     const groupByFields = doc.groupByFields ?? [];
     groupByFields.forEach((field, j) => checkAttribute(field, reporter, [...path, 'groupByFields', j], 'the group-by', undefined));
     const compiled = compileQuery(doc.query);
@@ -346,18 +351,31 @@ function compileCandidate(candidate: Candidate, fallbackId: string, reporter: Re
     for (const field of referencedFields(compiled.value.ast)) {
       checkAttribute(`@${field}`, reporter, [...path, 'query'], 'the query', mentionPosition(doc.query, field, [...path, 'query'], reporter.locator));
     }
+    // Datadog's customQueryExtension: ANDed to the query (query-extension.ts).
+    const extensionText = doc.customQueryExtension ?? '';
+    const extended = extendQuery(compiled.value, extensionText);
+    const extensionPath = [...path, 'customQueryExtension'];
+    for (const d of extended.diagnostics) reporter.inner(d, extensionPath, 'customQueryExtension is query text ANDed to the query: see docs/query-syntax.md');
+    if (!extended.ok) return;
+    if (extended.value !== compiled.value) {
+      const extension = compileQuery(extensionText);
+      if (extension.ok) for (const field of referencedFields(extension.value.ast)) checkAttribute(`@${field}`, reporter, extensionPath, 'the query extension', mentionPosition(extensionText, field, extensionPath, reporter.locator));
+    }
     queries.push({
       name: queryNames[i] ?? defaultQueryName(i),
-      query: compiled.value,
-      aggregation: 'count',
+      query: extended.value,
+      aggregation: aggregation.aggregation ?? 'count',
       groupByFields,
       distinctFields: doc.distinctFields ?? [],
+      ...(aggregation.metrics.length > 0 ? { metrics: aggregation.metrics } : {}),
       hasOptionalGroupByFields: doc.hasOptionalGroupByFields ?? false,
+      ...(doc.hasGroupByFanOut === true ? { hasGroupByFanOut: true } : {}),
     });
   });
   const firstDoc = queryDocs.find((d) => d !== undefined);
   const groupByFields = firstDoc?.groupByFields ?? [];
   const hasOptionalGroupByFields = firstDoc?.hasOptionalGroupByFields ?? false;
+  const hasGroupByFanOut = firstDoc?.hasGroupByFanOut ?? false;
   queryDocs.forEach((doc, i) => {
     if (doc === undefined || doc === firstDoc) return;
     const path = [...base, 'queries', i];
@@ -371,14 +389,45 @@ function compileCandidate(candidate: Candidate, fallbackId: string, reporter: Re
         hint: 'set hasOptionalGroupByFields the same way on every query',
       });
     }
+    if ((doc.hasGroupByFanOut ?? false) !== hasGroupByFanOut) {
+      reporter.error('E_RULE_GROUP_BY_MISMATCH', `queries[${i}] has hasGroupByFanOut ${String(doc.hasGroupByFanOut ?? false)} but the first query ${String(hasGroupByFanOut)}`, doc.hasGroupByFanOut != null ? [...path, 'hasGroupByFanOut'] : path, {
+        hint: 'set hasGroupByFanOut the same way on every query',
+      });
+    }
   });
+
+  // Sequence steps (sequence_detection rules), checked against the query names (sequence-options.ts).
+  const sequence = method === 'sequence_detection' && isObject(rawOptions) ? compileSequenceOptions(rawOptions['sequenceDetectionOptions'], queryNames) : undefined;
+  for (const issue of sequence?.issues ?? []) {
+    const path = [...base, 'options', ...issue.path];
+    if (issue.inner) reporter.inner(issue.inner, path, 'a step condition looks like `a > 0` (see docs/rule-format.md)');
+    else reporter.add(issue.code, issue.severity, issue.message, path, { hint: issue.hint, atKey: issue.atKey === true });
+  }
+  // A sequence rule's cases name its steps (Datadog) and, in trailhound, its queries too.
+  const rawSequence = isObject(rawOptions) ? rawOptions['sequenceDetectionOptions'] : undefined;
+  const rawSteps = isObject(rawSequence) && Array.isArray(rawSequence['steps']) ? (rawSequence['steps'] as unknown[]) : [];
+  const stepNames = rawSteps.flatMap((step) => (isObject(step) && typeof step['name'] === 'string' ? [step['name']] : []));
+  const caseNames = sequence !== undefined ? [...new Set([...stepNames, ...queryNames])] : queryNames;
+
+  const groupSignalsBy = checkGroupSignalsBy(top.success ? top.data.groupSignalsBy : undefined, groupByFields, [...base, 'groupSignalsBy'], reporter);
+
+  // new_value rules: their learning options (aggregations.ts).
+  const isNewValueRule = method === 'new_value';
+  const newValue = isNewValueRule && isObject(rawOptions) ? checkNewValueOptions(rawOptions['newValueOptions']) : undefined;
+  for (const p of newValue?.problems ?? []) reporter.add(p.code, p.severity, p.message, [...base, 'options', ...p.path], { hint: p.hint, atKey: p.atKey === true });
 
   // Cases.
   const cases: RuleCase[] = [];
   caseDocs.forEach((doc, i) => {
     if (doc === undefined) return;
     const path = [...base, 'cases', i, 'condition'];
-    const condition = compileCondition(doc.condition, queryNames);
+    if (doc.condition == null || (isNewValueRule && doc.condition.trim() === '')) {
+      // Datadog writes no condition in a new_value rule's case: it holds for any new value.
+      if (isNewValueRule) cases.push({ name: doc.name ?? '', status: doc.customStatus != null && isSeverity(doc.customStatus) ? doc.customStatus : doc.status, condition: ANY_NEW_VALUE });
+      else reporter.error('E_RULE_SCHEMA', `'${formatPath(path)}' is required`, path, { hint: 'add the field (see docs/rule-format.md)' });
+      return;
+    }
+    const condition = compileCondition(doc.condition, caseNames);
     for (const d of condition.diagnostics) reporter.inner(d, path, 'a condition looks like `a > 0 && b >= 2` (see docs/rule-format.md)');
     const status: Severity = doc.customStatus != null && isSeverity(doc.customStatus) ? doc.customStatus : doc.status;
     if (condition.ok) cases.push({ name: doc.name ?? '', status, condition: condition.value });
@@ -386,8 +435,8 @@ function compileCandidate(candidate: Candidate, fallbackId: string, reporter: Re
 
   // Templates.
   const name = top.success ? top.data.name : undefined;
-  const message = compileTemplateAt(top.success ? (top.data.message ?? '') : '', [...base, 'message'], reporter);
-  const title = name !== undefined ? compileTemplateAt(name, [...base, 'name'], reporter) : undefined;
+  const message = compileTemplateAt(top.success ? (top.data.message ?? '') : '', [...base, 'message'], reporter, queryNames);
+  const title = name !== undefined ? compileTemplateAt(name, [...base, 'name'], reporter, queryNames) : undefined;
 
   if (hasErrors() || candidate.isEnvelopeBroken === true || !top.success || options === undefined || message === undefined || title === undefined || name === undefined) {
     return { rule: undefined, id, idPath, reporter };
@@ -398,15 +447,46 @@ function compileCandidate(candidate: Candidate, fallbackId: string, reporter: Re
     isEnabled: top.data.isEnabled ?? true,
     tags: top.data.tags ?? [],
     message,
-    title,
+    title: composeTitle(title, { hasExtendedTitle: top.data.hasExtendedTitle === true }),
     queries,
     groupByFields,
     hasOptionalGroupByFields,
+    ...(hasGroupByFanOut ? { hasGroupByFanOut: true } : {}),
+    ...(groupSignalsBy.length > 0 ? { groupSignalsBy } : {}),
     cases,
-    options: { detectionMethod: 'threshold', evaluationWindow: options.evaluationWindow, keepAlive: options.keepAlive, maxSignalDuration: options.maxSignalDuration },
+    options: {
+      detectionMethod: sequence?.options !== undefined ? 'sequence_detection' : isNewValueRule ? 'new_value' : 'threshold',
+      ...(newValue?.options !== undefined ? { newValueOptions: newValue.options } : {}),
+      ...(sequence?.options !== undefined ? { sequenceDetectionOptions: sequence.options } : {}),
+      evaluationWindow: options.evaluationWindow,
+      keepAlive: options.keepAlive,
+      maxSignalDuration: options.maxSignalDuration,
+      ...(options.decreaseCriticalityBasedOnEnv === true ? { decreaseCriticalityBasedOnEnv: true } : {}),
+    },
     file: reporter.file,
   };
   return { rule, id, idPath, reporter };
+}
+
+/**
+ * Datadog's groupSignalsBy must be a subset of the group-by fields (E_RULE_GROUP_SIGNALS_BY). The
+ * result is in group-by order, without repeats; [] when it is absent, empty, or every group-by
+ * field (which is the same as one signal per group).
+ */
+function checkGroupSignalsBy(fields: readonly string[] | null | undefined, groupByFields: readonly string[], path: DocumentPath, reporter: Reporter): string[] {
+  if (fields == null || fields.length === 0) return [];
+  let isSubset = true;
+  fields.forEach((field, i) => {
+    if (groupByFields.includes(field)) return;
+    isSubset = false;
+    const suggestion = closestName(field, groupByFields);
+    reporter.error('E_RULE_GROUP_SIGNALS_BY', `groupSignalsBy names '${field}', which is not a group-by field of the queries`, [...path, i], {
+      hint: suggestion !== undefined ? `did you mean '${suggestion}'?` : groupByFields.length === 0 ? 'the queries have no groupByFields: remove groupSignalsBy' : `use some of the group-by fields: ${groupByFields.join(', ')}`,
+    });
+  });
+  if (!isSubset) return [];
+  const chosen = groupByFields.filter((field) => fields.includes(field));
+  return chosen.length === groupByFields.length ? [] : chosen;
 }
 
 function comparePositions(a: Diagnostic, b: Diagnostic): number {

@@ -25,7 +25,7 @@ describe('rule schema field tables', () => {
 
   it.each([
     { field: 'filters', neutral: [[], null, undefined], active: [[{ action: 'suppress', query: 'x' }]] },
-    { field: 'groupSignalsBy', neutral: [[]], active: [['@userIdentity.arn']] },
+    { field: 'referenceTables', neutral: [[], null], active: [[{ tableName: 'known_ips', fieldPairs: [] }]] },
     { field: 'schedulingOptions', neutral: [{}, null], active: [{ rrule: 'FREQ=HOURLY' }] },
   ])('treats $field as neutral only when empty', ({ field, neutral, active }) => {
     const isNeutral = RULE_FIELDS[field as keyof typeof RULE_FIELDS].isNeutral;

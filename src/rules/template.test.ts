@@ -64,7 +64,7 @@ describe('compileTemplate: rendering', () => {
     { name: 'text without tags unchanged, newlines included', text: '## Goal\nline two\n', ctx: {}, expected: '## Goal\nline two\n' },
     { name: 'single braces as text', text: '{a} } {', ctx: {}, expected: '{a} } {' },
     { name: 'an unknown variable as nothing', text: '[{{nope}}]', ctx: {}, expected: '[]' },
-    { name: 'an unsupported block as nothing', text: 'a{{#is_match "@evt.name" "Stop*"}}yes{{else}}no{{/is_match}}b', ctx: {}, expected: 'ab' },
+    { name: 'an unknown block helper as nothing', text: 'a{{#is_matching "@evt.name" "Stop*"}}yes{{else}}no{{/is_matching}}b', ctx: {}, expected: 'ab' },
   ])('renders $name', ({ text, ctx, expected }) => {
     expect(compiled(text).render(context(ctx))).toBe(expected);
   });
@@ -154,9 +154,13 @@ describe('compileTemplate: diagnostics', () => {
   it.each([
     { text: 'on {{hots}}', column: 6, message: /\{\{hots\}\}/, hint: /did you mean \{\{host\}\}/ },
     { text: 'a\nb {{ rulename }}', line: 2, column: 6, message: /\{\{rulename\}\}/, hint: /did you mean \{\{rule_name\}\}/ },
-    { text: '{{userIdentity.arn}}', column: 3, message: /not a variable/, hint: /@attribute/ },
-    { text: '{{#is_match "@a" "b"}}x{{/is_match}}', column: 1, message: /\{\{#is_match\}\} is not supported yet/, hint: /later version/ },
-    { text: '{{^if @a}}x{{/if}}', column: 1, message: /\{\{\^if\}\}/, hint: /later version/ },
+    { text: '{{userIdentity.arn}}', column: 3, message: /not a variable/, hint: /did you mean \{\{@userIdentity\.arn\}\}/ },
+    { text: '{{zzz}}', column: 3, message: /not a variable/, hint: /\{\{@attribute\.path\}\}/ },
+    { text: '{{#is_mach "@a" "b"}}x{{/is_mach}}', column: 1, message: /\{\{#is_mach\}\} is not a helper/, hint: /did you mean \{\{#is_match\}\}/ },
+    { text: '{{^iff @a}}x{{/iff}}', column: 1, message: /\{\{\^iff\}\}/, hint: /did you mean \{\{#if\}\}/ },
+    { text: '{{#if evt.name}}x{{/if}}', column: 1, message: /'evt\.name' in \{\{#if\}\}.*never holds/, hint: /did you mean "@evt\.name"/ },
+    { text: '{{#is_match "hots" "x"}}x{{/is_match}}', column: 1, message: /'hots' in \{\{#is_match\}\}/, hint: /did you mean "host"/ },
+    { text: 'x {{urlencode "nope"}}', column: 5, message: /'nope' in \{\{urlencode\}\}.*renders empty/, hint: /"@attribute\.path"/ },
   ])('$text compiles with a W_TEMPLATE_UNKNOWN warning', ({ text, line, column, message, hint }) => {
     const result = compileTemplate(text);
     expect(result.ok).toBe(true);
@@ -189,6 +193,135 @@ describe('compileTemplate: properties', () => {
         const rendered = template.render(context({ event: modifyEvent(value) }));
         expect(rendered).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u); // eslint-disable-line no-control-regex
         if (!/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(value)) expect(rendered).toBe(`<${value}>`); // eslint-disable-line no-control-regex
+      }),
+    );
+  });
+});
+
+describe('compileTemplate: conditional blocks', () => {
+  const stop = record('StopInstances');
+  const items = ((stop['requestParameters'] as JsonObject)['instancesSet'] as JsonObject)['items'] as JsonObject[];
+  const twoInstances: JsonObject = {
+    ...stop,
+    requestParameters: { instancesSet: { items: [...items, { instanceId: 'i-0second0instance0' }] } },
+  };
+  const counts = { stop_instance: 1, modify_instance_attribute: 2, start_instance: 0 };
+  it.each([
+    { name: 'is_match: a substring matches', text: '{{#is_match "@eventName" "Instance"}}yes{{else}}no{{/is_match}}', ctx: {}, expected: 'yes' },
+    { name: 'is_match: text that is not in the value does not', text: '{{#is_match "@eventName" "Terminate"}}yes{{else}}no{{/is_match}}', ctx: {}, expected: 'no' },
+    { name: 'is_match: * spans any run of characters', text: '{{#is_match "@eventName" "Modify*Attribute"}}yes{{else}}no{{/is_match}}', ctx: {}, expected: 'yes' },
+    { name: 'is_match: * keeps the order of the pieces', text: '{{#is_match "@eventName" "Attribute*Modify"}}yes{{else}}no{{/is_match}}', ctx: {}, expected: 'no' },
+    { name: 'is_match: one of several texts is enough', text: '{{#is_match "@eventName" "Stop" "Modify"}}yes{{else}}no{{/is_match}}', ctx: {}, expected: 'yes' },
+    { name: 'is_match: case matters', text: '{{#is_match "@eventName" "modify"}}yes{{else}}no{{/is_match}}', ctx: {}, expected: 'no' },
+    { name: 'is_match: "" holds for a present value', text: '{{#is_match "@userIdentity.arn" ""}}yes{{else}}no{{/is_match}}', ctx: {}, expected: 'yes' },
+    { name: 'is_match: "" does not hold for a missing attribute', text: '{{#is_match "@errorCode" ""}}yes{{else}}no{{/is_match}}', ctx: {}, expected: 'no' },
+    { name: 'is_match: a missing attribute never matches', text: '{{#is_match "@errorCode" "*"}}yes{{else}}no{{/is_match}}', ctx: {}, expected: 'no' },
+    { name: 'is_match: no event, no match', text: '{{#is_match "@eventName" "M"}}yes{{else}}no{{/is_match}}', ctx: { event: null }, expected: 'no' },
+    { name: 'is_match: any element of an array', text: '{{#is_match "@requestParameters.instancesSet.items.instanceId" "second"}}yes{{else}}no{{/is_match}}', ctx: { event: twoInstances }, expected: 'yes' },
+    { name: 'is_match: a bare @attribute', text: '{{#is_match @eventName "Modify"}}yes{{/is_match}}', ctx: {}, expected: 'yes' },
+    { name: 'is_match: a variable', text: '{{#is_match "host" "i-DD"}}on an instance{{/is_match}}', ctx: {}, expected: 'on an instance' },
+    { name: 'is_match: no host, no match', text: '{{#is_match "host" ""}}yes{{else}}no{{/is_match}}', ctx: { host: null }, expected: 'no' },
+    { name: '^is_match: renders when nothing matches', text: '{{^is_match "@eventName" "Stop"}}not a stop{{/is_match}}', ctx: {}, expected: 'not a stop' },
+    { name: '^is_match: renders its else when something matches', text: '{{^is_match "@eventName" "Modify"}}a{{else}}b{{/is_match}}', ctx: {}, expected: 'b' },
+    { name: 'is_exact_match: the same text', text: '{{#is_exact_match "@eventName" "ModifyInstanceAttribute"}}yes{{else}}no{{/is_exact_match}}', ctx: {}, expected: 'yes' },
+    { name: 'is_exact_match: a substring is not enough', text: '{{#is_exact_match "@eventName" "Modify"}}yes{{else}}no{{/is_exact_match}}', ctx: {}, expected: 'no' },
+    { name: 'is_exact_match: * is plain text', text: '{{#is_exact_match "@eventName" "Modify*"}}yes{{else}}no{{/is_exact_match}}', ctx: {}, expected: 'no' },
+    { name: 'is_exact_match: numbers by value', text: '{{#is_exact_match "@eventVersion" "1.090"}}yes{{else}}no{{/is_exact_match}}', ctx: {}, expected: 'yes' },
+    { name: 'is_exact_match: a boolean by its text', text: '{{#is_exact_match "@readOnly" "false"}}yes{{else}}no{{/is_exact_match}}', ctx: {}, expected: 'yes' },
+    { name: 'is_exact_match: a per-query count', text: '{{#is_exact_match "events_matched_per_query.modify_instance_attribute" "2"}}twice{{/is_exact_match}}', ctx: { eventsMatchedPerQuery: counts }, expected: 'twice' },
+    { name: '^is_exact_match', text: '{{^is_exact_match "@eventName" "StopInstances"}}not a stop{{/is_exact_match}}', ctx: {}, expected: 'not a stop' },
+    { name: 'if: a present attribute', text: '{{#if @userIdentity.arn}}by {{@userIdentity.arn}}{{else}}by nobody{{/if}}', ctx: { event: { userIdentity: { arn: 'arn:aws:iam::1:user/a' } } }, expected: 'by arn:aws:iam::1:user/a' },
+    { name: 'if: a missing attribute takes the else branch', text: '{{#if @errorCode}}failed: {{@errorCode}}{{else}}succeeded{{/if}}', ctx: {}, expected: 'succeeded' },
+    { name: 'if: an empty string counts as missing', text: '{{#if @errorCode}}failed{{else}}succeeded{{/if}}', ctx: { event: { errorCode: '' } }, expected: 'succeeded' },
+    { name: 'if: false is a value', text: '{{#if @readOnly}}readOnly={{@readOnly}}{{/if}}', ctx: {}, expected: 'readOnly=false' },
+    { name: 'if: an object is a value', text: '{{#if @requestParameters}}has parameters{{/if}}', ctx: {}, expected: 'has parameters' },
+    { name: '^if: renders when missing', text: '{{^if @errorCode}}no error{{/if}}', ctx: {}, expected: 'no error' },
+    { name: 'blocks nest', text: '{{#if @eventName}}{{#is_match "@eventName" "Stop"}}stop{{else}}{{#is_match "@eventName" "Modify"}}modify{{/is_match}}{{/is_match}}{{/if}}', ctx: {}, expected: 'modify' },
+    { name: 'a raw block with a helper: literal content when it holds', text: '{{{{is_match "@eventName" "Modify"}}}}{{ .matched }}{{#x}}{{{{/is_match}}}}', ctx: {}, expected: '{{ .matched }}{{#x}}' },
+    { name: 'a raw block with a helper: nothing when it does not', text: 'a{{{{is_match "@eventName" "Stop"}}}}{{ .matched }}{{{{/is_match}}}}b', ctx: {}, expected: 'ab' },
+    { name: 'a raw block: always literal', text: '{{{{raw}}}}{{#if @x}}{{/if}}{{{{/raw}}}}', ctx: {}, expected: '{{#if @x}}{{/if}}' },
+  ])('$name', ({ text, ctx, expected }) => {
+    const result = compileTemplate(text);
+    expect(result.diagnostics).toEqual([]);
+    expect(compiled(text).render(context(ctx))).toBe(expected);
+  });
+
+  it.each([
+    { text: '{{#is_match "@a"}}x{{/is_match}}', message: /needs an attribute and at least one text/ },
+    { text: '{{#is_exact_match}}x{{/is_exact_match}}', message: /needs an attribute and at least one text/ },
+    { text: '{{#if}}x{{/if}}', message: /exactly one attribute/ },
+    { text: '{{#if @a @b}}x{{/if}}', message: /exactly one attribute/ },
+    { text: '{{{{if}}}}x{{{{/if}}}}', message: /exactly one attribute/ },
+    { text: 'x {{urlencode}}', message: /urlencode\}\} needs exactly one/ },
+    { text: '{{urlencode "@a" "@b"}}', message: /urlencode\}\} needs exactly one/ },
+  ])('refuses $text with E_TEMPLATE_SYNTAX', ({ text, message }) => {
+    const result = compileTemplate(text);
+    expect(result.ok).toBe(false);
+    expect(result.diagnostics.map((d) => d.code)).toEqual(['E_TEMPLATE_SYNTAX']);
+    expect(result.diagnostics[0]?.message).toMatch(message);
+  });
+
+  it('lists as attributes only what a helper reads, not the texts it compares with', () => {
+    expect(compiled('{{#is_match "@d.e" "@not.an.attribute"}}{{/is_match}} {{urlencode "@u.v"}} {{#if @f}}{{/if}}').attributes).toEqual(['d.e', 'u.v', 'f']);
+  });
+});
+
+describe('compileTemplate: events_matched_per_query and urlencode', () => {
+  const counts = { stop_instance: 1, modify_instance_attribute: 2, start_instance: 3 };
+  it.each([
+    { name: 'a per-query count', text: '{{events_matched_per_query.start_instance}} starts', ctx: { eventsMatchedPerQuery: counts }, expected: '3 starts' },
+    { name: 'a per-query count of 0', text: '[{{events_matched_per_query.a}}]', ctx: { eventsMatchedPerQuery: { a: 0 } }, expected: '[0]' },
+    { name: 'nothing when the engine gave no counts', text: '[{{events_matched_per_query.a}}]', ctx: {}, expected: '[]' },
+    { name: 'nothing for a name that is not an own key', text: '[{{events_matched_per_query.constructor}}]', ctx: { eventsMatchedPerQuery: counts }, expected: '[]' },
+    { name: 'urlencode of an ARN', text: 'https://console/?arn={{urlencode "@userIdentity.arn"}}', ctx: { event: { userIdentity: { arn: 'arn:aws:iam::1:user/a b&c' } } }, expected: 'https://console/?arn=arn%3Aaws%3Aiam%3A%3A1%3Auser%2Fa%20b%26c' },
+    { name: 'urlencode of a bare @attribute', text: '{{urlencode @eventName}}', ctx: {}, expected: 'ModifyInstanceAttribute' },
+    { name: 'urlencode of a variable', text: '{{ urlencode "rule_name" }}', ctx: { ruleName: 'a/b c' }, expected: 'a%2Fb%20c' },
+    { name: 'urlencode of a missing attribute', text: '[{{urlencode "@errorCode"}}]', ctx: {}, expected: '[]' },
+    { name: 'urlencode of control characters and template syntax', text: '{{urlencode "@eventName"}}', ctx: { event: { eventName: '{{#if}}\n\u001b}}' } }, expected: '%7B%7B%23if%7D%7D%0A%1B%7D%7D' },
+    { name: 'urlencode of a lone surrogate', text: '{{urlencode "@eventName"}}', ctx: { event: { eventName: 'a\ud800b\udc00' } }, expected: 'a%EF%BF%BDb%EF%BF%BD' },
+    { name: 'urlencode keeps a surrogate pair', text: '{{urlencode "@eventName"}}', ctx: { event: { eventName: '🐕' } }, expected: '%F0%9F%90%95' },
+  ])('renders $name', ({ text, ctx, expected }) => {
+    expect(compiled(text).render(context(ctx))).toBe(expected);
+  });
+
+  it.each([
+    { text: '{{events_matched_per_query.stop_instanc}}', hint: /did you mean \{\{events_matched_per_query\.stop_instance\}\}/ },
+    { text: '{{#if events_matched_per_query.zzzz}}x{{/if}}', hint: /the rule's queries are: stop_instance, start_instance/ },
+  ])('warns when $text names a query the rule does not have', ({ text, hint }) => {
+    const result = compileTemplate(text, { queryNames: ['stop_instance', 'start_instance'] });
+    expect(result.ok).toBe(true);
+    expect(result.diagnostics.map((d) => d.code)).toEqual(['W_TEMPLATE_UNKNOWN']);
+    expect(result.diagnostics[0]?.hint).toMatch(hint);
+  });
+
+  it('accepts a per-query count of a query the rule has', () => {
+    expect(compileTemplate('{{events_matched_per_query.start_instance}}', { queryNames: ['start_instance'] }).diagnostics).toEqual([]);
+  });
+});
+
+describe('compileTemplate: values are never template syntax', () => {
+  const hostile = ['{{#if @x}}', '{{/is_match}}', '}}', '{{{{raw}}}}', '{{else}}', '{{rule_name}}', '{{{{/raw}}}}\u001b[2J\n'];
+  const template = compiled(
+    [
+      '{{#if @userIdentity.session_name}}<{{@userIdentity.session_name}}>{{else}}none{{/if}}',
+      '{{#is_match "@userIdentity.session_name" "{{"}}|braces{{/is_match}}',
+      '{{{{is_match "@userIdentity.session_name" "}}"}}}}|raw{{{{/is_match}}}}',
+      '|{{urlencode "@userIdentity.session_name"}}',
+    ].join(''),
+  );
+  it.each(hostile)('renders the session name %j as inert text', (value) => {
+    const rendered = template.render(context({ event: modifyEvent(value) }));
+    const shown = escapeControlCharacters(value);
+    expect(rendered).toBe(`<${shown}>${value.includes('{{') ? '|braces' : ''}${value.includes('}}') ? '|raw' : ''}|${encodeURIComponent(value)}`);
+  });
+
+  it('is_match and is_exact_match agree with plain string tests on any value', () => {
+    const match = compiled('{{#is_match "@userIdentity.session_name" "a*b"}}M{{/is_match}}{{#is_exact_match "@userIdentity.session_name" "ab"}}E{{/is_exact_match}}');
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('a', 'b', '*', '{', '}', '#', '\n') , maxLength: 12 }), (value) => {
+        const first = value.indexOf('a');
+        const expectMatch = first >= 0 && value.indexOf('b', first + 1) >= 0;
+        expect(match.render(context({ event: modifyEvent(value) }))).toBe(`${expectMatch ? 'M' : ''}${value === 'ab' ? 'E' : ''}`);
       }),
     );
   });
