@@ -5,7 +5,7 @@ const report = process.env.TRAILHOUND_TEST_REPORT;
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'scripts/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts'],
     testTimeout: 30_000,
     pool: 'forks',
     reporters: report ? ['default', 'json'] : ['default'],
