@@ -1,29 +1,12 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { FIXTURES, REPO_ROOT, stratusAttack } from '../../test/support/detect.js';
-import { main } from './main.js';
+import { runCli } from '../../test/support/cli.js';
 
-class Capture extends Writable {
-  text = '';
-  isTTY = false;
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString('utf8');
-    done();
-  }
-}
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const stdin = new PassThrough();
-  stdin.end('');
-  const code = await main(argv, { stdout, stderr, stdin });
-  return { code, out: stdout.text, err: stderr.text };
-}
+const run = runCli;
 
 type Rec = Record<string, unknown>;
 

@@ -1,30 +1,13 @@
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { exampleFiles } from '../../scripts/example-log.js';
 import { FIXTURES, REPO_ROOT } from '../support/detect.js';
+import { runCli } from '../support/cli.js';
 
-class Capture extends Writable {
-  text = '';
-  isTTY = false;
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString('utf8');
-    done();
-  }
-}
-
-async function run(argv: string[], stdinText?: string): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const stdin = new PassThrough();
-  stdin.end(stdinText ?? '');
-  const code = await main(argv, { stdout, stderr, stdin });
-  return { code, out: stdout.text, err: stderr.text };
-}
+const run = runCli;
 
 const EXAMPLES = join(REPO_ROOT, 'examples');
 const STRATUS = join(FIXTURES, 'stratus-detonation-logs', 'aws.execution.ec2-user-data.json');
