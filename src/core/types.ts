@@ -79,6 +79,14 @@ export interface Signal {
   readonly status?: 'suppressed';
   /** With `status: suppressed`: the entry that matched, with its reason. */
   readonly suppression?: SignalSuppression;
+  /**
+   * Live mode only (src/engine/live.ts): set on an already emitted signal when events that arrived
+   * later, within the allowed lateness, showed that a run in event-time order does not raise it
+   * (typically: a late event joined it and another signal into one). Lists the ids of the signals
+   * its events now belong to (empty when none). Consumers treat it as withdrawn in favour of those.
+   * Absent on every other signal.
+   */
+  readonly replacedBy?: readonly string[];
 }
 
 /** Why a signal is suppressed: the suppression entry that matched it (docs/suppressions.md). */

@@ -343,6 +343,9 @@ class ThresholdEngine implements DetectionEngine {
   private readonly slots = new SignalSlots<RuleRuntime, OpenSignal>();
   /** The environment of an event, for decreaseCriticalityBasedOnEnv (rules/environment.ts). */
   private readonly environmentOf: EnvironmentResolver;
+  /** EngineOptions.isDeduplicating and acceptsGroup (the live engine's per-group engines set them). */
+  private readonly isDeduplicating: boolean;
+  private readonly acceptsGroup: ((ruleId: string, groupValues: readonly string[]) => boolean) | null;
 
   constructor(rules: readonly CompiledRule[], options: EngineOptions | undefined) {
     this.counters = emptyCounters();
@@ -352,6 +355,8 @@ class ThresholdEngine implements DetectionEngine {
     this.unindexedRules = this.index.unindexed.map((r) => r.rule.id);
     this.retainClosedSignals = options?.retainClosedSignals ?? true;
     this.environmentOf = options?.environmentOf ?? compileEnvironmentResolver();
+    this.isDeduplicating = options?.isDeduplicating ?? true;
+    this.acceptsGroup = options?.acceptsGroup ?? null;
     this.newValues = new NewValueTracker(
       runtimes.flatMap((r) => (r.newValue ? [r.newValue] : [])),
       options?.newValueHistory,
@@ -384,7 +389,7 @@ class ThresholdEngine implements DetectionEngine {
 
     const rawId: unknown = event.eventId;
     const eventId = typeof rawId === 'string' && rawId.length > 0 ? rawId : null;
-    if (eventId !== null) {
+    if (eventId !== null && this.isDeduplicating) {
       if (this.seenEventIds.has(eventId)) {
         this.counters.duplicates++;
         return;
@@ -399,7 +404,7 @@ class ThresholdEngine implements DetectionEngine {
       bump(this.counters.matchedByRule, id);
       const groups = runtime.groupsOf(fields);
       if (groups === undefined) bump(this.counters.missingGroupByRule, id);
-      else for (const groupValues of groups) matches.push({ runtime, queries, groupValues });
+      else for (const groupValues of groups) if (this.acceptsGroup === null || this.acceptsGroup(id, groupValues)) matches.push({ runtime, queries, groupValues });
     }
     if (matches.length === 0) return;
     if (time <= this.watermark) this.counters.lateEvents++;

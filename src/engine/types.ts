@@ -27,6 +27,19 @@ export interface EngineOptions {
    * their learning continues from it instead of starting afresh. Default: nothing learned.
    */
   readonly newValueHistory?: NewValueHistory;
+  /**
+   * Drop a matching event whose `eventId` was already ingested (default true). The live engine
+   * (live.ts) sets it to false in its per-group engines: it deduplicates itself, with a bounded
+   * memory, before routing events to them.
+   */
+  readonly isDeduplicating?: boolean;
+  /**
+   * Which groups the engine evaluates: a matching event takes part only in the groups this accepts
+   * (default: every group). The live engine (live.ts) gives each of its per-group engines the
+   * groups of one signal group, so an event that fans out to several groups is evaluated once in
+   * each, by the engine that owns it.
+   */
+  readonly acceptsGroup?: (ruleId: string, groupValues: readonly string[]) => boolean;
 }
 
 /** A signal that was created or changed by one `advanceTo` / `finish` call, in its latest version. */
