@@ -27,6 +27,11 @@ describe('parseStoredSignal', () => {
     expect(parseStoredSignal(JSON.stringify(signal), 'test')).toEqual(signal);
   });
 
+  it('a live signal withdrawn in favour of others keeps replacedBy', () => {
+    const signal: Signal = { ...realSignal(), replacedBy: ['0123456789abcdef'] };
+    expect(parseStoredSignal(JSON.stringify(signal), 'test')).toEqual(signal);
+  });
+
   it('a suppressed signal keeps its status and suppression entry', () => {
     const signal: Signal = { ...realSignal(), status: 'suppressed', suppression: { reason: 'golden AMI pipeline', source: 'suppressions.yaml:3:5', owner: 'platform' } };
     expect(parseStoredSignal(JSON.stringify(signal), 'test')).toEqual(signal);

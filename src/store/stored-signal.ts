@@ -42,6 +42,7 @@ const signalSchema = z.object({
       expires: z.string().exactOptional(),
     })
     .exactOptional(),
+  replacedBy: z.array(z.string()).exactOptional(),
 });
 
 export function isSignalChangeKind(value: unknown): value is SignalChange['kind'] {
