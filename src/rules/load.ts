@@ -45,6 +45,8 @@ import type { RuleTemplate } from './template.js';
 import { extendQuery } from './query-extension.js';
 import { composeTitle } from './title.js';
 import { positionInText } from './position.js';
+import { DocumentReporter } from './document-reporter.js';
+import type { ReportOptions } from './document-reporter.js';
 
 export interface RuleFile {
   readonly path: string;
@@ -82,38 +84,14 @@ function baseName(path: string): string {
 }
 
 /** Diagnostics of one document, located in its file. */
-class Reporter {
-  constructor(
-    readonly file: string,
-    readonly locator: Locator,
-    readonly out: Diagnostic[],
-  ) {}
-
-  add(code: string, severity: 'error' | 'warning', message: string, path: DocumentPath, options: { hint?: string | undefined; position?: SourcePosition | undefined; atKey?: boolean } = {}): void {
-    const position = options.position ?? (options.atKey ? this.locator.keyAt(path) : this.locator.valueAt(path));
-    this.out.push({
-      code,
-      severity,
-      message,
-      file: this.file,
-      ...(path.length > 0 ? { path: formatPath(path) } : {}),
-      ...(position !== undefined ? { position } : {}),
-      ...(options.hint !== undefined ? { hint: options.hint } : {}),
-    });
-  }
-
-  error(code: string, message: string, path: DocumentPath, options: { hint?: string | undefined; position?: SourcePosition | undefined; atKey?: boolean } = {}): void {
+/** The rule loader's reporter: the shared document reporter with error/warn shorthands. */
+class Reporter extends DocumentReporter {
+  error(code: string, message: string, path: DocumentPath, options: ReportOptions = {}): void {
     this.add(code, 'error', message, path, options);
   }
 
-  warn(code: string, message: string, path: DocumentPath, options: { hint?: string | undefined; position?: SourcePosition | undefined; atKey?: boolean } = {}): void {
+  warn(code: string, message: string, path: DocumentPath, options: ReportOptions = {}): void {
     this.add(code, 'warning', message, path, options);
-  }
-
-  /** Re-home a diagnostic about a string value (query, condition, template) onto the file. */
-  inner(diagnostic: Diagnostic, path: DocumentPath, defaultHint: string): void {
-    const position = diagnostic.position ? this.locator.insideString(path, diagnostic.position) : this.locator.valueAt(path);
-    this.add(diagnostic.code, diagnostic.severity, diagnostic.message, path, { hint: diagnostic.hint ?? defaultHint, position });
   }
 }
 
@@ -127,14 +105,7 @@ interface Candidate {
 }
 
 function checkKeys(value: Record<string, unknown>, known: readonly string[], path: DocumentPath, reporter: Reporter, what: string): void {
-  for (const key of Object.keys(value)) {
-    if (known.includes(key)) continue;
-    const suggestion = closestName(key, known);
-    reporter.error('E_RULE_UNKNOWN_FIELD', `unknown field '${key}' in ${what}`, [...path, key], {
-      atKey: true,
-      hint: suggestion !== undefined ? `did you mean '${suggestion}'?` : `the fields of ${what} are: ${known.join(', ')}`,
-    });
-  }
+  reporter.unknownKeys(value, known, path, 'E_RULE_UNKNOWN_FIELD', what);
 }
 
 function unwrap(value: unknown, path: DocumentPath, reporter: Reporter, out: Candidate[]): void {
