@@ -611,46 +611,9 @@ class ThresholdEngine implements DetectionEngine {
     if (open) {
       const { record } = open;
       for (const member of members) if (member.signalId !== record.id) this.join(open, member);
-      if (compareOrder(event, open.latest) > 0) open.latest = { seq: event.seq, time: event.time, key: event.key, fields: event.fields };
-      if (severityRank(chosen.status) > severityRank(record.severity)) {
-        record.severity = chosen.status;
-        record.caseName = chosen.name;
-      }
-      record.updates++;
-      this.counters.signalsUpdated++;
-      if (!this.changes.has(record.id)) this.changes.set(record.id, { kind: 'updated', record });
+      this.confirm(group, open, chosen, event);
     } else {
-      const { rule, signalGrouping } = group.runtime;
-      // With groupSignalsBy, the signal belongs to the signal group (signal-group.ts), as in create().
-      const signalValues = signalGrouping ? signalGroupValues(signalGrouping, group.groupValues) : group.groupValues;
-      let id = stableHash(JSON.stringify([rule.id, groupKeyOf(signalValues), event.key]));
-      for (let n = 1; this.records.has(id); n++) id = stableHash(JSON.stringify([rule.id, groupKeyOf(signalValues), event.key, n]));
-      const record: SignalRecord = {
-        id,
-        ruleId: rule.id,
-        ruleName: rule.name,
-        severity: chosen.status,
-        caseName: chosen.name,
-        title: '',
-        message: '',
-        group: groupRecord(signalGrouping ? signalGrouping.fields : rule.groupByFields, signalValues),
-        host: null,
-        firstSeenMs: event.time,
-        lastSeenMs: event.time,
-        queryNames: group.runtime.queryNames,
-        queryCounts: group.runtime.queryNames.map(() => 0),
-        eventIds: [],
-        tags: [...rule.tags],
-        updates: 0,
-        toRender: null,
-        cached: null,
-      };
-      open = { record, latest: { seq: event.seq, time: event.time, key: event.key, fields: event.fields }, hostFrom: null };
-      for (const member of members) this.join(open, member);
-      group.open = open;
-      this.records.set(id, record);
-      this.counters.signalsCreated++;
-      this.changes.set(id, { kind: 'created', record });
+      open = this.openSignal(group, chosen, event, members);
     }
     addStepRefs((open.record.steps ??= new Map()), plan, completion);
     addActors((open.record.actors ??= new Map()), members);
@@ -684,8 +647,18 @@ class ThresholdEngine implements DetectionEngine {
   }
 
   private create(group: Group, chosen: RuleCase, event: PendingEvent, from: number, to: number): void {
+    const members: WindowEntry[] = [];
+    for (let i = from; i <= to; i++) {
+      const entry = group.entries[i];
+      if (entry) members.push(entry);
+    }
+    this.openSignal(group, chosen, event, members);
+  }
+
+  /** A new signal for the group, created by `event`, made of `members`; it becomes the group's open signal. */
+  private openSignal(group: Group, chosen: RuleCase, event: PendingEvent, members: Iterable<WindowEntry>): OpenSignal {
     const { rule, signalGrouping } = group.runtime;
-    // With groupSignalsBy, the signal belongs to the signal group, not to the group that fired.
+    // With groupSignalsBy, the signal belongs to the signal group (signal-group.ts), not to the group that fired.
     const signalValues = signalGrouping ? signalGroupValues(signalGrouping, group.groupValues) : group.groupValues;
     let id = stableHash(JSON.stringify([rule.id, groupKeyOf(signalValues), event.key]));
     // Only identical records (same key, no eventId) could collide; keep ids unique regardless.
@@ -711,15 +684,27 @@ class ThresholdEngine implements DetectionEngine {
       cached: null,
     };
     const open: OpenSignal = { record, latest: { seq: event.seq, time: event.time, key: event.key, fields: event.fields }, hostFrom: null };
-    for (let i = from; i <= to; i++) {
-      const entry = group.entries[i];
-      if (entry) this.join(open, entry);
-    }
+    for (const member of members) this.join(open, member);
     group.open = open;
     this.records.set(id, record);
     this.markChanged(group.runtime, open);
     this.counters.signalsCreated++;
     this.changes.set(id, { kind: 'created', record });
+    return open;
+  }
+
+  /** `event` holds a case again for the open signal: it becomes the latest event and may raise the severity. */
+  private confirm(group: Group, open: OpenSignal, chosen: RuleCase, event: PendingEvent): void {
+    const { record } = open;
+    if (compareOrder(event, open.latest) > 0) open.latest = { seq: event.seq, time: event.time, key: event.key, fields: event.fields };
+    if (severityRank(chosen.status) > severityRank(record.severity)) {
+      record.severity = chosen.status;
+      record.caseName = chosen.name;
+    }
+    record.updates++;
+    this.markChanged(group.runtime, open);
+    this.counters.signalsUpdated++;
+    if (!this.changes.has(record.id)) this.changes.set(record.id, { kind: 'updated', record });
   }
 
   private update(group: Group, chosen: RuleCase, event: PendingEvent, from: number, to: number, isMembersPrefix: boolean): void {
@@ -743,15 +728,7 @@ class ThresholdEngine implements DetectionEngine {
       }
     }
     for (const entry of joiners) this.join(open, entry);
-    if (compareOrder(event, open.latest) > 0) open.latest = { seq: event.seq, time: event.time, key: event.key, fields: event.fields };
-    if (severityRank(chosen.status) > severityRank(record.severity)) {
-      record.severity = chosen.status;
-      record.caseName = chosen.name;
-    }
-    record.updates++;
-    this.markChanged(group.runtime, open);
-    this.counters.signalsUpdated++;
-    if (!this.changes.has(record.id)) this.changes.set(record.id, { kind: 'updated', record });
+    this.confirm(group, open, chosen, event);
   }
 
   private close(group: Group): void {
