@@ -5,13 +5,14 @@
  * needs no check.
  */
 import { z } from 'zod';
-import { fail, ok, SEVERITIES } from '../core/types.js';
+import { fail, ok } from '../core/types.js';
 import type { Diagnostic, JsonObject, Result } from '../core/types.js';
 import { LIVE_ENGINE_STATE_VERSION } from './live-types.js';
 import type { LiveEngineState } from './live-types.js';
 import { newValueHistorySchema } from './new-value.js';
 import { parseEngineState } from './state.js';
 import type { EngineState } from './types.js';
+import { signalSchema } from '../core/signal-schema.js';
 
 export const LIVE_ENGINE_STATE_ERROR = 'E_LIVE_ENGINE_STATE';
 
@@ -45,27 +46,6 @@ const time = z.number().finite();
 /** Checked afterwards with `parseEngineState`. */
 const engineState = z.custom<EngineState>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), 'expected an engine state');
 
-const signalSchema = z.object({
-  id: z.string(),
-  ruleId: z.string(),
-  ruleName: z.string(),
-  severity: z.enum(SEVERITIES),
-  caseName: z.string(),
-  title: z.string(),
-  message: z.string(),
-  group: z.record(z.string(), z.string()),
-  host: z.string().nullable(),
-  firstSeen: z.iso.datetime(),
-  lastSeen: z.iso.datetime(),
-  eventCount: count,
-  queryCounts: counts,
-  eventIds: z.array(z.string()),
-  tags: z.array(z.string()),
-  updates: count,
-  steps: z.record(z.string(), z.array(z.string())).exactOptional(),
-  actors: z.array(z.object({ arn: z.string().nullable(), sessionName: z.string().nullable() })).exactOptional(),
-  replacedBy: z.array(z.string()).exactOptional(),
-});
 
 const eventSchema = z.object({
   seq: count,

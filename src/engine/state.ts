@@ -4,11 +4,12 @@
  * `snapshot()` needs no check and can go to `restoreEngine` as it is.
  */
 import { z } from 'zod';
-import { fail, ok, SEVERITIES } from '../core/types.js';
+import { fail, ok } from '../core/types.js';
 import type { Diagnostic, JsonObject, JsonValue, Result } from '../core/types.js';
 import { newValueHistorySchema } from './new-value.js';
 import { ENGINE_STATE_VERSION } from './types.js';
 import type { EngineState } from './types.js';
+import { signalSchema } from '../core/signal-schema.js';
 
 export const ENGINE_STATE_ERROR = 'E_ENGINE_STATE';
 
@@ -38,26 +39,6 @@ const counts = z.record(z.string(), count);
 const time = z.number();
 const order = { seq: count, time, key: z.string() };
 
-const signalSchema = z.object({
-  id: z.string(),
-  ruleId: z.string(),
-  ruleName: z.string(),
-  severity: z.enum(SEVERITIES),
-  caseName: z.string(),
-  title: z.string(),
-  message: z.string(),
-  group: z.record(z.string(), z.string()),
-  host: z.string().nullable(),
-  firstSeen: z.iso.datetime(),
-  lastSeen: z.iso.datetime(),
-  eventCount: count,
-  queryCounts: counts,
-  eventIds: z.array(z.string()),
-  tags: z.array(z.string()),
-  updates: count,
-  steps: z.record(z.string(), z.array(z.string())).exactOptional(),
-  actors: z.array(z.object({ arn: z.string().nullable(), sessionName: z.string().nullable() })).exactOptional(),
-});
 
 /** A sequence group's step state (types.ts `SequenceGroupState`). */
 const sequenceSchema = z.object({

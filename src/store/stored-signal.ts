@@ -2,48 +2,14 @@
  * Signals read back from a store are data from disk: checked against the `Signal` shape before they
  * reach a sink, so a damaged row is reported (E_STATE_READ) instead of crashing a sink later.
  */
-import { z } from 'zod';
 import { TrailhoundError } from '../core/errors.js';
-import { SEVERITIES } from '../core/types.js';
 import type { Signal } from '../core/types.js';
 import type { SignalChange } from '../engine/types.js';
+import { signalSchema } from '../core/signal-schema.js';
 
 /** Every kind of signal change the engine emits. */
 export const SIGNAL_CHANGE_KINDS = ['created', 'updated'] as const satisfies readonly SignalChange['kind'][];
 
-const count = z.number().int().nonnegative();
-
-const signalSchema = z.object({
-  id: z.string(),
-  ruleId: z.string(),
-  ruleName: z.string(),
-  severity: z.enum(SEVERITIES),
-  caseName: z.string(),
-  title: z.string(),
-  message: z.string(),
-  group: z.record(z.string(), z.string()),
-  host: z.string().nullable(),
-  firstSeen: z.string(),
-  lastSeen: z.string(),
-  eventCount: count,
-  queryCounts: z.record(z.string(), count),
-  eventIds: z.array(z.string()),
-  tags: z.array(z.string()),
-  updates: count,
-  steps: z.record(z.string(), z.array(z.string())).exactOptional(),
-  actors: z.array(z.object({ arn: z.string().nullable(), sessionName: z.string().nullable() })).exactOptional(),
-  status: z.literal('suppressed').exactOptional(),
-  suppression: z
-    .object({
-      reason: z.string(),
-      source: z.string(),
-      name: z.string().exactOptional(),
-      owner: z.string().exactOptional(),
-      expires: z.string().exactOptional(),
-    })
-    .exactOptional(),
-  replacedBy: z.array(z.string()).exactOptional(),
-});
 
 export function isSignalChangeKind(value: unknown): value is SignalChange['kind'] {
   return typeof value === 'string' && (SIGNAL_CHANGE_KINDS as readonly string[]).includes(value);
