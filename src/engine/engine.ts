@@ -57,7 +57,7 @@ import type { JsonObject, Severity, Signal, SignalActor, TrailEvent } from '../c
 import type { CompiledQuery } from '../query/types.js';
 import type { CompiledRule, CompiledTemplate, RuleCase, TemplateContext } from '../rules/model.js';
 import { compileGroupBy, groupKeyOf, groupRecord } from './group.js';
-import { buildRuleIndex } from './rule-index.js';
+import { buildRuleIndex, runnableRules } from './rule-index.js';
 import { SignalSlots, compileSignalGrouping, shareOpenSignal, signalGroupValues } from './signal-group.js';
 import type { SignalGrouping } from './signal-group.js';
 import { compileEnvironmentResolver, isNonProductionEnvironment, lowerSeverity } from '../rules/environment.js';
@@ -266,17 +266,7 @@ function bump(map: Map<string, number>, key: string): void {
 
 function prepareRules(rules: readonly CompiledRule[], counters: Counters): RuleRuntime[] {
   const runtimes: RuleRuntime[] = [];
-  const ids = new Set<string>();
-  for (const rule of rules) {
-    if (!rule.isEnabled) {
-      counters.rulesSkippedAsDisabled++;
-      continue;
-    }
-    if (ids.has(rule.id)) {
-      counters.rulesSkippedAsDuplicateId++;
-      continue;
-    }
-    ids.add(rule.id);
+  for (const rule of runnableRules(rules, counters)) {
     const queryNames = rule.queries.map((q) => q.name);
     runtimes.push({
       rule,

@@ -61,7 +61,7 @@ import {
 import type { LiveDetectionEngine, LiveEngineCounters, LiveEngineOptions, LiveEngineState, LiveEngineStats, LiveEventState, LiveGroupState } from './live-types.js';
 import { NEW_VALUE_HISTORY_VERSION } from './new-value.js';
 import type { NewValueHistory, NewValueRuleHistory } from './new-value.js';
-import { buildRuleIndex } from './rule-index.js';
+import { buildRuleIndex, runnableRules } from './rule-index.js';
 import type { RuleIndex } from './rule-index.js';
 import { compileSignalGrouping, signalGroupValues } from './signal-group.js';
 import type { DetectionEngine, EngineOptions, EngineState, SignalChange } from './types.js';
@@ -206,17 +206,7 @@ function checkOptions(options: LiveEngineOptions | undefined): CheckedOptions {
 
 function prepareRules(rules: readonly CompiledRule[], counters: MutableCounters): LiveRule[] {
   const prepared: LiveRule[] = [];
-  const ids = new Set<string>();
-  for (const rule of rules) {
-    if (!rule.isEnabled) {
-      counters.rulesSkippedAsDisabled++;
-      continue;
-    }
-    if (ids.has(rule.id)) {
-      counters.rulesSkippedAsDuplicateId++;
-      continue;
-    }
-    ids.add(rule.id);
+  for (const rule of runnableRules(rules, counters)) {
     const isWholeRule = rule.options.detectionMethod === 'new_value';
     const grouping = compileSignalGrouping(rule.groupByFields, rule.groupSignalsBy);
     const partitionOf = isWholeRule ? () => '' : grouping ? (values: readonly string[]) => groupKeyOf(signalGroupValues(grouping, values)) : (values: readonly string[]) => groupKeyOf(values);

@@ -8,6 +8,7 @@
  * under every value of its `evt.name` and its `eventName`, so a query that constrains either field
  * is found through it: the index never hides a rule that could match.
  */
+import type { CompiledRule } from '../rules/model.js';
 import type { JsonObject, JsonValue } from '../core/types.js';
 import { requiredValues } from '../query/analyse.js';
 import { compileFieldPath } from '../query/field-access.js';
@@ -112,4 +113,21 @@ export function buildRuleIndex<R>(rules: readonly R[], queriesOf: (rule: R) => r
       return [...found].sort(byPosition);
     },
   };
+}
+
+/** The rules an engine runs: the enabled ones, the first of each id; the others are counted as skipped. */
+export function runnableRules(rules: readonly CompiledRule[], counters: { rulesSkippedAsDisabled: number; rulesSkippedAsDuplicateId: number }): CompiledRule[] {
+  const runnable: CompiledRule[] = [];
+  const ids = new Set<string>();
+  for (const rule of rules) {
+    if (!rule.isEnabled) {
+      counters.rulesSkippedAsDisabled++;
+    } else if (ids.has(rule.id)) {
+      counters.rulesSkippedAsDuplicateId++;
+    } else {
+      ids.add(rule.id);
+      runnable.push(rule);
+    }
+  }
+  return runnable;
 }
