@@ -29,6 +29,11 @@
  * U+FEFF counts as its 3 bytes, so feed text decoded with `ignoreBOM: true` to keep offsets exact).
  */
 
+import { quoteForMessage } from '../core/quote.js';
+
+// Kept here for the modules and tests that import it from the splitter (it moved to core for sources).
+export { quoteForMessage };
+
 /** Default cap on one JSON value collected whole, in UTF-16 characters (about bytes for ASCII). */
 export const DEFAULT_MAX_VALUE_CHARS = 64 * 1024 * 1024;
 
@@ -129,17 +134,6 @@ export function utf8Length(text: string): number {
     bytes += c < 0x80 ? 1 : utf8Units(c);
   }
   return bytes;
-}
-
-/**
- * Makes untrusted text safe to put in a one-line message: control, bidi and line-separator
- * characters become `\uXXXX`, and the result is cut to `maxChars` with an ellipsis.
- */
-export function quoteForMessage(text: string, maxChars = 80): string {
-  const cut = text.length > maxChars ? `${text.slice(0, maxChars)}…` : text;
-  // eslint-disable-next-line no-control-regex
-  const escaped = cut.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return `"${escaped}"`;
 }
 
 function describeChar(c: number): string {
@@ -927,15 +921,31 @@ export async function expandDocument(value: unknown, text?: string, options: Exp
   return { records: expander.records, problems: expander.problems };
 }
 
-/** Parses one split item and expands it: `record` items must be objects; `document`s are classified. */
-export async function expandSplitItem(item: SplitItem, options: ExpandOptions = {}): Promise<Expansion> {
-  let value: unknown;
+/** The result of parsing one item's text: the value, or the E_READ_JSON problem. */
+function parseItem(item: SplitItem): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly expansion: Expansion } {
   try {
-    value = JSON.parse(item.text);
+    return { ok: true, value: JSON.parse(item.text) };
   } catch (error) {
-    return { records: [], problems: [{ code: 'E_READ_JSON', message: `value #${item.index} at byte ${item.byteOffset} is not valid JSON: ${quoteForMessage(errorText(error), 120)}` }] };
+    return { ok: false, expansion: { records: [], problems: [{ code: 'E_READ_JSON', message: `value #${item.index} at byte ${item.byteOffset} is not valid JSON: ${quoteForMessage(errorText(error), 120)}` }] } };
   }
-  if (item.kind === 'document') return expandDocument(value, item.text, options);
+}
+
+/**
+ * `expandSplitItem` for a `record` item (an element of a `Records` array), synchronously: it must
+ * parse to an object. For callers that expand many records per chunk without an await each.
+ */
+export function expandRecordItem(item: SplitItem): Expansion {
+  const parsed = parseItem(item);
+  if (!parsed.ok) return parsed.expansion;
+  const value = parsed.value;
   if (isObject(value)) return { records: [{ value, text: item.text }], problems: [] };
   return { records: [], problems: [{ code: 'E_READ_NOT_CLOUDTRAIL', message: `value #${item.index} in Records (byte ${item.byteOffset}) is ${describeValue(value)}, not a record object` }] };
+}
+
+/** Parses one split item and expands it: `record` items must be objects; `document`s are classified. */
+export async function expandSplitItem(item: SplitItem, options: ExpandOptions = {}): Promise<Expansion> {
+  if (item.kind === 'record') return expandRecordItem(item);
+  const parsed = parseItem(item);
+  if (!parsed.ok) return parsed.expansion;
+  return expandDocument(parsed.value, item.text, options);
 }

@@ -248,6 +248,17 @@ export function canonicalJson(value: unknown): string {
   return out.join('');
 }
 
+/**
+ * `target[key] = value` for a key of a parsed record. Assignment keeps objects in V8's fast mode
+ * (defining every property made them dictionaries: normalising cost 3 times a JSON.parse);
+ * `__proto__`, the one key whose assignment would set the prototype, is defined instead.
+ */
+function copyMember(target: JsonObject, key: string, value: JsonValue | undefined): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  // An own member is never undefined in parsed JSON; a caller's object keeps whatever it holds.
+  else target[key] = value as JsonValue;
+}
+
 function refuse(code: RecordErrorCode, message: string): NormaliseResult {
   return { ok: false, code, message };
 }
@@ -303,10 +314,9 @@ export function normaliseRecord(value: unknown, origin: RecordOrigin): Normalise
   }
 
   const fields: JsonObject = {};
-  for (const [key, raw] of Object.entries(record)) {
-    if (OWNED_TOP_LEVEL_KEYS.has(key)) continue;
-    // defineProperty, not assignment: a `__proto__` key from JSON.parse must stay a plain key.
-    Object.defineProperty(fields, key, { value: raw, enumerable: true, writable: true, configurable: true });
+  for (const key in record) {
+    if (!Object.hasOwn(record, key) || OWNED_TOP_LEVEL_KEYS.has(key)) continue;
+    copyMember(fields, key, record[key]);
   }
 
   const userIdentity = own(record, 'userIdentity');
@@ -320,9 +330,9 @@ export function normaliseRecord(value: unknown, origin: RecordOrigin): Normalise
     }
     accountId = nonEmptyString(own(userIdentity, 'accountId'));
     const copy: JsonObject = {};
-    for (const [key, raw] of Object.entries(userIdentity)) {
-      if (OWNED_USER_IDENTITY_KEYS.has(key)) continue;
-      Object.defineProperty(copy, key, { value: raw, enumerable: true, writable: true, configurable: true });
+    for (const key in userIdentity) {
+      if (!Object.hasOwn(userIdentity, key) || OWNED_USER_IDENTITY_KEYS.has(key)) continue;
+      copyMember(copy, key, userIdentity[key]);
     }
     if (identity.sessionName !== undefined) copy.session_name = identity.sessionName;
     if (identity.assumedRole !== undefined) copy.assumed_role = identity.assumedRole;

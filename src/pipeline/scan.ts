@@ -5,10 +5,9 @@ import { compileEnvironmentResolver } from '../rules/environment.js';
 import type { EnvironmentSettings } from '../rules/environment.js';
 import { markSuppressed } from '../rules/suppressions.js';
 import type { SuppressionPlan } from '../rules/suppressions.js';
-import { normaliseRecord } from '../normalise/normalise.js';
-import { readRecords } from '../sources/file.js';
+import { readForScan } from './scan-read.js';
 import type { NewValueHistoryStore } from '../store/new-value-history.js';
-import type { ReadDiagnostic, ReadStats } from '../sources/source.js';
+import type { ReadDiagnostic } from '../sources/source.js';
 
 /** One problem with the input, reported once (file, record index or byte offset, what was wrong). */
 export type InputProblem = ReadDiagnostic;
@@ -39,6 +38,16 @@ export interface ScanOptions {
   readonly suppressions?: SuppressionPlan;
   /** Account → environment, for rules with decreaseCriticalityBasedOnEnv (the config file's `environments`). */
   readonly environments?: EnvironmentSettings;
+  /**
+   * Read threads (`--threads`): 1 reads in this thread; more start worker threads that read files
+   * side by side (src/pipeline/scan-read.ts). Results do not depend on it. Default 1.
+   */
+  readonly threads?: number;
+  /**
+   * Skip, without parsing them, the records that cannot match any rule (src/pipeline/prefilter.ts);
+   * false parses every record (`--no-prefilter`). Results do not depend on it. Default true.
+   */
+  readonly isPrefilterEnabled?: boolean;
   /**
    * Where new_value rules' learned values are kept between scans (`--state DIR`): loaded before the
    * first event, saved after the last. Absent: every scan learns afresh (results depend only on input).
@@ -89,39 +98,38 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
     ...(history ? { newValueHistory: history } : {}),
     ...(options.environments ? { environmentOf: compileEnvironmentResolver(options.environments) } : {}),
   });
-  const stats: ReadStats = { files: 0, skippedFiles: 0, records: 0, badInputs: 0, bytes: 0 };
-  let badRecords = 0;
-  let events = 0;
   const interval = options.progressIntervalMs ?? 1000;
   let nextProgress = started + interval;
-  let sinceClock = 0;
 
-  const readOptions = {
-    onDiagnostic: options.onProblem,
-    stats,
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.stdin ? { stdin: options.stdin } : {}),
-  };
-  for await (const record of readRecords([...options.paths], readOptions)) {
-    const normalised = normaliseRecord(record.value, record.origin);
-    if (normalised.ok) {
-      events++;
-      engine.ingest(normalised.event);
-      watcher?.observe(normalised.event);
-    } else {
-      badRecords++;
-      options.onProblem({ source: record.origin.source, index: record.origin.index, code: normalised.code, message: normalised.message });
-    }
-    // Look at the clock only every 1024 records: progress must cost nothing on the hot path.
-    if (options.onProgress && ++sinceClock >= 1024) {
-      sinceClock = 0;
-      const t = now();
-      if (t >= nextProgress) {
-        nextProgress = t + interval;
-        options.onProgress({ files: stats.files, records: stats.records, bytes: stats.bytes, elapsedMs: t - started });
-      }
-    }
-  }
+  // Reading, prefilter and worker threads: scan-read.ts. Events arrive in input order.
+  const stats = await readForScan(
+    {
+      paths: options.paths,
+      rules: options.suppressions?.rules ?? options.rules,
+      threads: options.threads ?? 1,
+      ...(options.isPrefilterEnabled !== undefined ? { isPrefilterEnabled: options.isPrefilterEnabled } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.stdin ? { stdin: options.stdin } : {}),
+    },
+    {
+      event(event) {
+        engine.ingest(event);
+        watcher?.observe(event);
+      },
+      problem: options.onProblem,
+      ...(options.onProgress
+        ? {
+            progress(read) {
+              // Called per chunk or batch (never per record): the clock is cheap enough here.
+              const t = now();
+              if (t < nextProgress) return;
+              nextProgress = t + interval;
+              options.onProgress?.({ files: read.files, records: read.records, bytes: read.bytes, elapsedMs: t - started });
+            },
+          }
+        : {}),
+    },
+  );
   engine.finish();
   await options.newValueHistory?.save(engine.newValueHistory());
   const signals: Signal[] = [];
@@ -144,8 +152,8 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
       files: stats.files,
       skippedFiles: stats.skippedFiles,
       records: stats.records,
-      events,
-      badInputs: stats.badInputs + badRecords,
+      events: stats.events,
+      badInputs: stats.badInputs + stats.badRecords,
       duplicates: engine.stats.duplicates,
       bytes: stats.bytes,
       rules: options.rules.filter((r) => r.isEnabled).length,

@@ -1,12 +1,12 @@
 /**
- * Reading CloudTrail from files, folders and stdin: `trailhound scan PATH…`.
+ * Reading CloudTrail inputs from files, folders and stdin (`trailhound scan PATH…`): listing them,
+ * opening them, and giving their bytes back, gunzipped when they are gzip.
  *
- * Every input is sniffed by content, never by name: gzip (magic 1f 8b) is inflated on the fly, then
- * the text is split into values (src/normalise/expand.ts) and each value is parsed and classified:
- * CloudTrail log files `{"Records":[…]}`, arrays of records, single records, JSON lines, EventBridge
- * envelopes and CloudWatch Logs subscription payloads. Memory stays flat: files are streamed, one
- * value at a time; only a top-level value that is not a `Records` object or an array (a single
- * record, an envelope) is held whole, up to `maxValueChars`.
+ * Every input is sniffed by content, never by name: gzip (magic 1f 8b) is inflated on the fly; zip,
+ * bzip2, xz and zstd are refused. Turning the bytes into records (decoding, splitting, parsing,
+ * envelopes) is the pipeline's job (src/pipeline/read-input.ts); this module knows nothing of JSON.
+ * Memory stays flat: small files are read whole (so that the next one can be read ahead), large
+ * ones and stdin are streamed.
  *
  * Bad input never stops a scan: each problem becomes one diagnostic and reading goes on with the
  * next value, line or file. A run of identical problems in one input (say, 5,000 lines that are not
@@ -35,13 +35,12 @@
  * `AWSLogs/[o-org/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/…`) are counted as skipped and not opened.
  */
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { TrailhoundError } from '../core/errors.js';
-import { expandSplitItem, quoteForMessage, splitJsonRecords } from '../normalise/expand.js';
-import type { InputRecord, ReadDiagnostic, ReadStats } from './source.js';
+import { quoteForMessage } from '../core/quote.js';
 
 /** One input found by `listInputs`. */
 export type InputDescriptor =
@@ -49,20 +48,40 @@ export type InputDescriptor =
   | { readonly kind: 'stdin'; readonly path: '-' }
   | { readonly kind: 'unreadable'; readonly path: string; readonly code: 'E_READ_IO' | 'E_READ_NOT_FILE'; readonly message: string };
 
-export interface ReadOptions {
-  onDiagnostic(diagnostic: ReadDiagnostic): void;
-  /** Updated as reading goes (the caller owns it; see `createReadStats`). */
-  readonly stats: ReadStats;
-  /** When aborted, reading stops quietly before the next record or input. */
-  readonly signal?: AbortSignal;
+/** An input that can be opened: a file that is not skipped, or stdin. */
+export type ReadableInput = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'stdin'; readonly path: '-' };
+
+export interface OpenOptions {
   /** What `-` reads; defaults to `process.stdin`. */
   readonly stdin?: NodeJS.ReadableStream;
-  /** Cap on one value held whole, in characters (bytes for a decoded CloudWatch payload). Default 64 Mi. */
-  readonly maxValueChars?: number;
 }
 
-/** Bytes read from disk per chunk. */
-const READ_CHUNK_BYTES = 256 * 1024;
+/** One opened input: its raw size as it is read, and its bytes, decompressed when it is gzip. */
+export interface OpenedInput {
+  /** The input starts with the gzip magic: `chunks` are inflated as they are read. */
+  readonly isGzip: boolean;
+  /**
+   * The input's bytes (decompressed), in order, in chunks of any size. Iterating throws a
+   * TrailhoundError: E_READ_IO (reading failed) or E_READ_GZIP (corrupt or truncated gzip, after
+   * every chunk decoded before the damage). Ending the iteration early closes the input. Iterate once.
+   */
+  readonly chunks: AsyncIterable<Uint8Array>;
+  /** Bytes read from disk or stdin so far (before decompression); final once `chunks` is done. */
+  readonly bytesRead: () => number;
+}
+
+/** Bytes read from disk per chunk when a file is streamed. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * Regular files up to this size are read whole when opened, so that opening the next file while
+ * the current one is processed reads it ahead (CloudTrail log files are well below it).
+ */
+export const WHOLE_FILE_MAX_BYTES = 16 * 1024 * 1024;
+
+/** Decompressed bytes per chunk: large chunks cost far less per byte (and per record) than zlib's 16 KiB default. */
+const INFLATE_CHUNK_BYTES = 1024 * 1024;
+const STREAMED_INFLATE_CHUNK_BYTES = 64 * 1024;
 
 /** Leading bytes of archives that are not unpacked here. */
 const UNSUPPORTED_MAGIC: readonly { readonly name: string; readonly bytes: readonly number[] }[] = [
@@ -178,89 +197,12 @@ export async function* listInputs(paths: readonly string[]): AsyncGenerator<Inpu
   }
 }
 
-/** Diagnostics held back at most, per input, while a gzip stream is not yet known to be sound. */
-const MAX_HELD_DIAGNOSTICS = 100;
-
-/**
- * Reports diagnostics for one input, folding a run of same-code problems into one. For gzip
- * input it can hold them back: deflate data damaged in the middle decodes to garbage before the
- * stream's check fails, and the garbage's problems are then folded into the one gzip diagnostic.
- */
-class DiagnosticRun {
-  private pending: ReadDiagnostic | undefined;
-  private repeats = 0;
-  private lastByteOffset: number | undefined;
-  private held: ReadDiagnostic[] | undefined;
-
-  constructor(
-    private readonly source: string,
-    private readonly options: ReadOptions,
-  ) {}
-
-  report(code: string, message: string, index?: number, byteOffset?: number): void {
-    if (this.pending !== undefined && this.pending.code === code) {
-      this.repeats++;
-      this.lastByteOffset = byteOffset;
-      return;
-    }
-    this.flush();
-    const base = { source: this.source, code, message };
-    const withIndex = index === undefined ? base : { ...base, index };
-    this.pending = byteOffset === undefined ? withIndex : { ...withIndex, byteOffset };
-  }
-
-  flush(): void {
-    const pending = this.pending;
-    if (pending === undefined) return;
-    this.pending = undefined;
-    let diagnostic = pending;
-    if (this.repeats > 0) {
-      const upTo = this.lastByteOffset === undefined ? '' : `, up to byte ${this.lastByteOffset}`;
-      diagnostic = { ...pending, message: `${pending.message} (and ${this.repeats} more like it${upTo})` };
-    }
-    this.repeats = 0;
-    this.lastByteOffset = undefined;
-    this.deliver(diagnostic);
-  }
-
-  /** From now on, keep diagnostics back (up to a bound) until `release` or `replaceHeld`. */
-  hold(): void {
-    this.held = [];
-  }
-
-  release(): void {
-    const held = this.held;
-    this.held = undefined;
-    for (const diagnostic of held ?? []) this.deliver(diagnostic);
-  }
-
-  /** Drops what is held and reports one diagnostic in its place, saying how many were dropped. */
-  replaceHeld(code: string, message: string): void {
-    this.pending = undefined;
-    this.repeats = 0;
-    const dropped = this.held?.length ?? 0;
-    this.held = undefined;
-    this.report(code, dropped === 0 ? message : `${message}; ${dropped} problem(s) in the data decoded before the error are not reported separately`);
-  }
-
-  private deliver(diagnostic: ReadDiagnostic): void {
-    if (this.held !== undefined) {
-      this.held.push(diagnostic);
-      if (this.held.length >= MAX_HELD_DIAGNOSTICS) this.release();
-      return;
-    }
-    this.options.stats.badInputs++;
-    this.options.onDiagnostic(diagnostic);
-  }
-}
-
-/** The raw bytes of one input, counted into `stats.bytes`; failures become E_READ_IO. */
-async function* readBytes(input: InputDescriptor, options: ReadOptions): AsyncGenerator<Uint8Array> {
-  const stream: AsyncIterable<unknown> = input.kind === 'stdin' ? (options.stdin ?? process.stdin) : createReadStream(input.path, { highWaterMark: READ_CHUNK_BYTES });
+/** Reads a stream, counting its bytes; failures become E_READ_IO. */
+async function* streamBytes(stream: AsyncIterable<unknown>, count: (n: number) => void): AsyncGenerator<Uint8Array> {
   try {
     for await (const chunk of stream) {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Uint8Array);
-      options.stats.bytes += bytes.byteLength;
+      count(bytes.byteLength);
       yield bytes;
     }
   } catch (error) {
@@ -294,12 +236,42 @@ async function sniff(bytes: AsyncGenerator<Uint8Array>): Promise<{ head: Uint8Ar
   return { head, rest: rest() };
 }
 
+/** Decompressed bytes per chunk once an error is found, to give back as much as possible. */
+const SALVAGE_CHUNK_BYTES = 16 * 1024;
+
+/**
+ * After a gzip error found `produced` bytes into a buffer's output: the bytes after those that zlib
+ * can still give before the damage (large output chunks are lost whole when an error is found in
+ * them, so the buffer is inflated again in small pieces). Stops quietly at the damage.
+ */
+async function* salvage(compressed: Uint8Array, produced: number): AsyncGenerator<Uint8Array> {
+  const inflater = createGunzip({ chunkSize: SALVAGE_CHUNK_BYTES });
+  const pieces: Uint8Array[] = [];
+  for (let at = 0; at < compressed.byteLength; at += SALVAGE_CHUNK_BYTES) pieces.push(compressed.subarray(at, at + SALVAGE_CHUNK_BYTES));
+  pipeline(Readable.from(pieces), inflater, () => undefined);
+  let seen = 0;
+  try {
+    for await (const chunk of inflater as AsyncIterable<Uint8Array>) {
+      if (seen + chunk.byteLength > produced) yield chunk.subarray(Math.max(0, produced - seen));
+      seen += chunk.byteLength;
+    }
+  } catch {
+    // The same damage again: what came before it is out.
+  } finally {
+    inflater.destroy();
+  }
+}
+
 /** The decompressed bytes of a gzip stream; a damaged stream ends in E_READ_GZIP after its good part. */
-async function* gunzip(compressed: AsyncGenerator<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const inflater = createGunzip();
+async function* gunzip(compressed: Uint8Array | AsyncGenerator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const isWhole = compressed instanceof Uint8Array;
+  // A streamed input cannot be inflated again after an error: smaller chunks lose less at the damage.
+  const inflater = createGunzip({ chunkSize: isWhole ? INFLATE_CHUNK_BYTES : STREAMED_INFLATE_CHUNK_BYTES });
+  if (isWhole) inflater.end(compressed);
   // pipeline forwards errors and tear-down both ways; its own callback has nothing left to do.
-  pipeline(Readable.from(compressed), inflater, () => undefined);
+  else pipeline(Readable.from(compressed), inflater, () => undefined);
   let produced = 0;
+  let failure: unknown;
   try {
     for await (const chunk of inflater as AsyncIterable<Uint8Array>) {
       produced += chunk.byteLength;
@@ -307,93 +279,77 @@ async function* gunzip(compressed: AsyncGenerator<Uint8Array>): AsyncGenerator<U
     }
   } catch (error) {
     if (error instanceof TrailhoundError) throw error;
-    const detail = quoteForMessage(error instanceof Error ? error.message : String(error), 80);
-    const message =
-      errorCode(error) === 'Z_BUF_ERROR'
-        ? `gzip data is truncated after ${produced} decompressed bytes (${detail}); the records before that point were read`
-        : `gzip data is corrupt, found after ${produced} decompressed bytes (${detail}); damage can start earlier, so the last records read from this input may be wrong`;
-    throw new TrailhoundError('E_READ_GZIP', message, { cause: error });
-  }
-}
-
-/** Decodes UTF-8 across chunk boundaries (a BOM is kept: the splitter skips it and counts its bytes). */
-async function* decodeUtf8(bytes: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-  for await (const chunk of bytes) {
-    const text = decoder.decode(chunk, { stream: true });
-    if (text.length > 0) yield text;
-  }
-  const tail = decoder.decode();
-  if (tail.length > 0) yield tail;
-}
-
-/** Every record of one input, in order: sniff, gunzip if gzip, decode, split, parse, expand. */
-async function* readInput(input: InputDescriptor, options: ReadOptions): AsyncGenerator<InputRecord> {
-  const { stats, signal } = options;
-  const source = input.path;
-  const diagnostics = new DiagnosticRun(source, options);
-  const limits = options.maxValueChars === undefined ? {} : { maxValueChars: options.maxValueChars };
-  let index = 0;
-  try {
-    const { head, rest } = await sniff(readBytes(input, options));
-    const archive = UNSUPPORTED_MAGIC.find((magic) => startsWith(head, magic.bytes));
-    if (archive !== undefined) {
-      await rest.return(undefined);
-      diagnostics.report('E_READ_UNSUPPORTED', `this is ${archive.name}, which is not unpacked here: unpack it and scan the files inside`);
-      return;
-    }
-    const isGzip = startsWith(head, GZIP_MAGIC);
-    if (isGzip) diagnostics.hold();
-    const text = decodeUtf8(isGzip ? gunzip(rest) : rest);
-    const items = splitJsonRecords(text, (problem) => diagnostics.report(problem.code, problem.message, problem.index, problem.byteOffset), limits);
-    for await (const item of items) {
-      const expansion = await expandSplitItem(item, limits);
-      for (const problem of expansion.problems) diagnostics.report(problem.code, problem.message, item.index, item.byteOffset);
-      for (const record of expansion.records) {
-        if (signal?.aborted === true) return;
-        diagnostics.flush();
-        stats.records++;
-        yield { value: record.value, text: record.text, origin: { source, index: index++ } };
-      }
-    }
-  } catch (error) {
-    if (error instanceof TrailhoundError && error.code === 'E_READ_GZIP') diagnostics.replaceHeld(error.code, error.message);
-    else if (error instanceof TrailhoundError) diagnostics.report(error.code, error.message);
-    else diagnostics.report('E_READ_IO', `reading stopped: ${quoteForMessage(error instanceof Error ? error.message : String(error), 160)}`);
+    failure = error;
   } finally {
-    diagnostics.flush();
-    diagnostics.release();
+    inflater.destroy();
+  }
+  if (failure === undefined) return;
+  if (isWhole) {
+    for await (const chunk of salvage(compressed, produced)) {
+      produced += chunk.byteLength;
+      yield chunk;
+    }
+  }
+  const detail = quoteForMessage(failure instanceof Error ? failure.message : 'unknown error', 80);
+  const message =
+    errorCode(failure) === 'Z_BUF_ERROR'
+      ? `gzip data is truncated after ${produced} decompressed bytes (${detail}); the records before that point were read`
+      : `gzip data is corrupt, found after ${produced} decompressed bytes (${detail}); damage can start earlier, so the last records read from this input may be wrong`;
+  throw new TrailhoundError('E_READ_GZIP', message, { cause: failure });
+}
+
+/** One buffer as a stream of chunks (none when it is empty). */
+function once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
+  return Readable.from(bytes.byteLength > 0 ? [bytes] : []) as AsyncIterable<Uint8Array>;
+}
+
+/** The whole content of a small regular file, or undefined to stream it (large, or not a regular file). */
+async function readWhole(path: string): Promise<Uint8Array | undefined> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    throw new TrailhoundError('E_READ_IO', describeIoError(error), { cause: error });
+  }
+  if (!info.isFile() || info.size > WHOLE_FILE_MAX_BYTES) return undefined;
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new TrailhoundError('E_READ_IO', describeIoError(error), { cause: error });
   }
 }
 
 /**
- * Every CloudTrail record under `paths` (files, folders, `-` for stdin), in input order, with one
- * diagnostic per bad input through `options.onDiagnostic`. Never throws for bad input; stops
- * quietly when `options.signal` is aborted. See the file comment for formats and codes.
+ * Opens one input and sniffs it: an archive that is not unpacked here is refused
+ * (E_READ_UNSUPPORTED), gzip is inflated as it is read, anything else is passed through. A regular
+ * file up to `WHOLE_FILE_MAX_BYTES` is read whole here, so a caller that opens the next input
+ * before it is done with this one reads ahead; a larger file, a FIFO or stdin is streamed.
+ * Throws a TrailhoundError (E_READ_IO, E_READ_UNSUPPORTED).
  */
-export async function* readRecords(paths: readonly string[], options: ReadOptions): AsyncGenerator<InputRecord> {
-  const { stats, signal } = options;
-  let hasReadStdin = false;
-  for await (const input of listInputs(paths)) {
-    if (signal?.aborted === true) return;
-    if (input.kind === 'unreadable') {
-      stats.badInputs++;
-      options.onDiagnostic({ source: input.path, code: input.code, message: input.message });
-      continue;
-    }
-    if (input.kind === 'file' && input.skip !== undefined) {
-      stats.skippedFiles++;
-      continue;
-    }
-    if (input.kind === 'stdin') {
-      if (hasReadStdin) {
-        stats.badInputs++;
-        options.onDiagnostic({ source: '-', code: 'E_READ_IO', message: 'standard input was already read; `-` may be given once' });
-        continue;
-      }
-      hasReadStdin = true;
-    }
-    stats.files++;
-    yield* readInput(input, options);
+export async function openInput(input: ReadableInput, options: OpenOptions = {}): Promise<OpenedInput> {
+  let bytesRead = 0;
+  const count = (n: number): void => {
+    bytesRead += n;
+  };
+  const whole = input.kind === 'file' ? await readWhole(input.path) : undefined;
+  let head: Uint8Array;
+  let rest: Uint8Array | AsyncGenerator<Uint8Array>;
+  if (whole !== undefined) {
+    count(whole.byteLength);
+    head = whole;
+    rest = whole;
+  } else {
+    const stream: AsyncIterable<unknown> = input.kind === 'stdin' ? (options.stdin ?? process.stdin) : createReadStream(input.path, { highWaterMark: READ_CHUNK_BYTES });
+    const sniffed = await sniff(streamBytes(stream, count));
+    head = sniffed.head;
+    rest = sniffed.rest;
   }
+  const archive = UNSUPPORTED_MAGIC.find((magic) => startsWith(head, magic.bytes));
+  if (archive !== undefined) {
+    if (!(rest instanceof Uint8Array)) await rest.return(undefined);
+    throw new TrailhoundError('E_READ_UNSUPPORTED', `this is ${archive.name}, which is not unpacked here: unpack it and scan the files inside`);
+  }
+  const isGzip = startsWith(head, GZIP_MAGIC);
+  const chunks = isGzip ? gunzip(rest) : rest instanceof Uint8Array ? once(rest) : rest;
+  return { isGzip, chunks, bytesRead: () => bytesRead };
 }
