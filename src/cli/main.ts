@@ -4,12 +4,16 @@ import { TrailhoundError, UsageError } from '../core/errors.js';
 import { SEVERITIES, formatDiagnostic, isSeverity, severityRank } from '../core/types.js';
 import type { Severity } from '../core/types.js';
 import { runScan } from '../pipeline/scan.js';
+import { defaultThreads } from '../pipeline/scan-read.js';
 import { planSuppressions } from '../rules/suppressions.js';
 import { loadScanSettings, signalsToShow } from './scan-settings.js';
-import { fileNewValueHistoryStore } from '../store/new-value-history.js';
+import { openSqliteStateStore } from '../store/sqlite-state-store.js';
+import { newValueHistoryStoreOf } from '../store/state-store.js';
 import { BUILTIN_RULES_DIR, isBuiltinRuleFile, loadRuleFiles } from './rule-files.js';
 import { escapeForTerminal, renderJson, renderJsonl, renderSummary, renderTable } from './render.js';
 import { registerRulesCommand } from './rules-command.js';
+import { registerServeCommand } from './serve-command.js';
+import { registerWatchCommand } from './watch-command.js';
 
 /** Where the CLI writes; injectable so tests can run commands in-process. */
 export interface CliIo {
@@ -36,6 +40,8 @@ interface ScanFlags {
   config?: string;
   suppressions?: string[];
   showSuppressed?: boolean;
+  threads?: string;
+  prefilter: boolean;
 }
 
 function packageVersion(): string {
@@ -74,6 +80,8 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
     throw new UsageError(`--fail-on must be one of ${SEVERITIES.join(', ')} (got "${flags.failOn}")`);
   }
   const failOn: Severity | undefined = flags.failOn;
+  const threads = flags.threads === undefined ? defaultThreads() : Number(flags.threads);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new UsageError(`--threads must be a whole number from 1 to 256 (got "${flags.threads}")`);
   const quiet = flags.quiet === true;
   const note = (text: string) => {
     if (!quiet) io.stderr.write(text);
@@ -109,13 +117,17 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
   const format: Format = flags.format ?? (io.stdout.isTTY ? 'table' : 'jsonl');
   const showProgress = flags.progress && !quiet && io.stderr.isTTY === true;
   let problems = 0;
+  // --state DIR: DIR/trailhound.db (docs/state.md), locked for the scan's duration.
+  const stateStore = flags.state !== undefined ? await openSqliteStateStore({ dir: flags.state }) : undefined;
   const result = await runScan({
     paths,
     rules: ruleSet.rules,
     stdin: io.stdin,
+    threads,
+    isPrefilterEnabled: flags.prefilter,
     ...(plan ? { suppressions: plan } : {}),
     ...(settings.environments ? { environments: settings.environments } : {}),
-    ...(flags.state !== undefined ? { newValueHistory: fileNewValueHistoryStore(flags.state) } : {}),
+    ...(stateStore ? { newValueHistory: newValueHistoryStoreOf(stateStore) } : {}),
     onProblem: (p) => {
       problems++;
       const where = p.index !== undefined ? ` record ${p.index}` : p.byteOffset !== undefined ? ` byte ${p.byteOffset}` : '';
@@ -130,7 +142,7 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
           },
         }
       : {}),
-  });
+  }).finally(() => stateStore?.close());
   if (showProgress) io.stderr.write('\r\x1b[K');
   // Built-in rules that run on every event do so by design (root activity, stolen credentials);
   // the warning is for the rules a user brings.
@@ -180,13 +192,17 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--config <file>', 'read a config file: account environments and suppressions (docs/configuration.md)')
     .option('--suppressions <file>', 'read suppression entries from a YAML file (repeatable; docs/suppressions.md)', collectRepeatable)
     .option('--show-suppressed', 'also print suppressed signals, marked status: suppressed with their reason')
-    .option('--state <dir>', 'keep what new_value rules learn in DIR between scans (default: every scan learns afresh)')
+    .option('--state <dir>', 'keep what new_value rules learn in DIR/trailhound.db between scans (default: every scan learns afresh; docs/state.md)')
+    .option('--threads <n>', `read files with N threads side by side (default: the number of cores, here ${defaultThreads()}); 1 reads in one thread; the results are the same`)
+    .option('--no-prefilter', 'parse every record, even those no rule can match (slower; the results are the same)')
     .addHelpText('after', SCAN_HELP)
     .action(async (paths: string[], flags: ScanFlags) => {
       setExit(await scanCommand(paths, flags, io));
     });
 
   registerRulesCommand(program, io, setExit);
+  registerWatchCommand(program, io, setExit);
+  registerServeCommand(program, io, setExit);
   return program;
 }
 

@@ -1,34 +1,21 @@
 /**
  * `trailhound scan --state DIR`: what new_value rules learn in one scan carries over to the next,
- * through a JSON file in DIR. The CLI runs in-process on real GetSecretValue records (Stratus Red
+ * through the SQLite state store DIR/trailhound.db (docs/state.md); a JSON history left by an
+ * earlier version is imported once. The CLI runs in-process on real GetSecretValue records (Stratus Red
  * Team detonation) given another time and, for some, another source IP.
  */
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { fileNewValueHistoryStore } from '../../src/store/new-value-history.js';
+import { STATE_DB_FILE, openSqliteStateStore } from '../../src/store/sqlite-state-store.js';
 import { fixtureRecords } from '../support/detect.js';
 import type { Rec } from '../support/detect.js';
+import { runCli } from '../support/cli.js';
 
-class Capture extends Writable {
-  text = '';
-  isTTY = false;
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString('utf8');
-    done();
-  }
-}
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const stdin = new PassThrough();
-  stdin.end('');
-  const code = await main(argv, { stdout, stderr, stdin });
-  return { code, out: stdout.text, err: stderr.text };
-}
+const run = runCli;
 
 const RULE = `id: new-secret-reader-ip
 name: Secrets read from a new source IP
@@ -104,20 +91,70 @@ describe('scan --state DIR', () => {
     await run([...base, second]);
     const again = await run([...base, second]);
     expect(signalsOf(again.out)).toEqual([]);
-    expect(readdirSync(state)).toEqual(['new-value-history.json']);
-    const saved = JSON.parse(readFileSync(join(state, 'new-value-history.json'), 'utf8')) as { version: number; rules: { ruleId: string; groups: { values: [string, string, number][] }[] }[] };
+    expect(readdirSync(state)).toEqual([STATE_DB_FILE]);
+    const store = await openSqliteStateStore({ dir: state });
+    const saved = await store.loadNewValueHistory().finally(() => store.close());
+    if (!saved) throw new Error('no history saved');
     expect(saved.version).toBe(1);
     expect(saved.rules.map((r) => r.ruleId)).toEqual(['new-secret-reader-ip']);
     expect(saved.rules[0]?.groups.flatMap((g) => g.values.map((v) => v[1])).sort()).toEqual(['198.51.100.7', '203.0.113.10', '203.0.113.11']);
   });
 
-  it('a damaged state file stops the scan with exit 1 and a message saying what to do', async () => {
+  it('a damaged history file left by an earlier version stops the scan with exit 1 and a message saying what to do', async () => {
     const { rule, first, state } = setUp();
-    await run(['scan', '--no-default-rules', '-r', rule, '--format', 'jsonl', '--state', state, first]);
+    mkdirSync(state);
     writeFileSync(join(state, 'new-value-history.json'), '{"version": 99, "rules": []}');
     const broken = await run(['scan', '--no-default-rules', '-r', rule, '--format', 'jsonl', '--state', state, first]);
     expect(broken.code).toBe(1);
     expect(broken.err).toMatch(/E_STATE_READ/);
     expect(broken.err).toMatch(/delete it/);
+  });
+
+  it('the history file of an earlier version is imported once: learning continues from it', async () => {
+    const { dir, rule, first, second, state } = setUp();
+    // What the earlier version left: the history of a first scan, written by the JSON file store.
+    const firstScan = await run(['scan', '--no-default-rules', '-r', rule, '--format', 'jsonl', '--state', join(dir, 'elsewhere'), first]);
+    expect(firstScan.code).toBe(0);
+    const learned = await openSqliteStateStore({ dir: join(dir, 'elsewhere') });
+    const history = await learned.loadNewValueHistory().finally(() => learned.close());
+    if (!history) throw new Error('the first scan learned nothing');
+    await fileNewValueHistoryStore(state).save(history);
+    const two = await run(['scan', '--no-default-rules', '-r', rule, '--format', 'jsonl', '--state', state, second]);
+    expect(two.code).toBe(0);
+    expect(signalsOf(two.out).map((s) => s.eventIds)).toEqual([['day4-1']]);
+    expect(readdirSync(state).sort()).toEqual(['new-value-history.json.imported', STATE_DB_FILE]);
+  });
+
+  it.each<[string, (state: string) => Promise<() => Promise<void>>, RegExp]>([
+    [
+      'a state store written by a newer trailhound',
+      async (state) => {
+        await (await openSqliteStateStore({ dir: state })).close();
+        const db = new Database(join(state, STATE_DB_FILE));
+        db.pragma('user_version = 99');
+        db.close();
+        return () => Promise.resolve();
+      },
+      /E_STATE_SCHEMA_NEWER: .*was written by a newer trailhound \(schema 99 > \d+\); upgrade or use another --state folder/,
+    ],
+    [
+      'a state folder in use by another run',
+      async (state) => {
+        const holder = await openSqliteStateStore({ dir: state });
+        return () => holder.close();
+      },
+      new RegExp(`E_STATE_LOCKED: .*in use by process ${String(process.pid)}`),
+    ],
+  ])('%s stops the scan with exit 1 and says what to do', async (_name, arrange, message) => {
+    const { rule, first, state } = setUp();
+    const release = await arrange(state);
+    try {
+      const refused = await run(['scan', '--no-default-rules', '-r', rule, '--format', 'jsonl', '--state', state, first]);
+      expect(refused.code).toBe(1);
+      expect(refused.err).toMatch(message);
+      expect(refused.out).toBe('');
+    } finally {
+      await release();
+    }
   });
 });
