@@ -1,15 +1,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { TrailhoundError, UsageError } from '../core/errors.js';
-import { SEVERITIES, formatDiagnostic, isSeverity, severityRank } from '../core/types.js';
+import { SEVERITIES, isSeverity, severityRank } from '../core/types.js';
 import type { Severity } from '../core/types.js';
 import { runScan } from '../pipeline/scan.js';
 import { defaultThreads } from '../pipeline/scan-read.js';
-import { planSuppressions } from '../rules/suppressions.js';
-import { loadScanSettings, signalsToShow } from './scan-settings.js';
+import { loadDetectionSetup, signalsToShow } from './scan-settings.js';
 import { openSqliteStateStore } from '../store/sqlite-state-store.js';
 import { newValueHistoryStoreOf } from '../store/state-store.js';
-import { BUILTIN_RULES_DIR, isBuiltinRuleFile, loadRuleFiles } from './rule-files.js';
+import { isBuiltinRuleFile } from './rule-files.js';
 import { escapeForTerminal, renderJson, renderJsonl, renderSummary, renderTable } from './render.js';
 import { registerRulesCommand } from './rules-command.js';
 import { registerServeCommand } from './serve-command.js';
@@ -87,32 +86,9 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
     if (!quiet) io.stderr.write(text);
   };
 
-  const rulePaths = [...(flags.defaultRules ? [BUILTIN_RULES_DIR] : []), ...(flags.rules ?? [])];
-  if (rulePaths.length === 0) throw new UsageError('no rules to run: --no-default-rules needs at least one -r/--rules PATH');
-  const ruleSet = await loadRuleFiles(rulePaths);
-  const ruleErrors = ruleSet.diagnostics.filter((d) => d.severity === 'error');
-  for (const d of ruleSet.diagnostics) {
-    if (d.severity === 'error') io.stderr.write(`${formatDiagnostic(d)}\n`);
-    else note(`${formatDiagnostic(d)}\n`);
-  }
-  if (ruleErrors.length > 0) {
-    io.stderr.write(`trailhound: ${ruleErrors.length} rule error(s); fix them or leave the file out (see docs/rule-format.md)\n`);
-    return EXIT_ERROR;
-  }
-
-  // --config and --suppressions (docs/configuration.md, docs/suppressions.md): checked like rules.
-  const settings = await loadScanSettings({ config: flags.config, suppressions: flags.suppressions, now: Date.now() });
-  const plan = settings.suppressions.length > 0 ? planSuppressions(settings.suppressions, ruleSet.rules) : undefined;
-  const settingDiagnostics = [...settings.diagnostics, ...(plan?.diagnostics ?? [])];
-  for (const d of settingDiagnostics) {
-    if (d.severity === 'error') io.stderr.write(`${formatDiagnostic(d)}\n`);
-    else note(`${formatDiagnostic(d)}\n`);
-  }
-  const settingErrors = settingDiagnostics.filter((d) => d.severity === 'error').length;
-  if (settingErrors > 0) {
-    io.stderr.write(`trailhound: ${settingErrors} error(s) in the config or suppression files (see docs/configuration.md and docs/suppressions.md)\n`);
-    return EXIT_ERROR;
-  }
+  const setup = await loadDetectionSetup(flags, io.stderr, note);
+  if (setup === undefined) return EXIT_ERROR;
+  const { rules, settings, plan } = setup;
 
   const format: Format = flags.format ?? (io.stdout.isTTY ? 'table' : 'jsonl');
   const showProgress = flags.progress && !quiet && io.stderr.isTTY === true;
@@ -121,7 +97,7 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
   const stateStore = flags.state !== undefined ? await openSqliteStateStore({ dir: flags.state }) : undefined;
   const result = await runScan({
     paths,
-    rules: ruleSet.rules,
+    rules,
     stdin: io.stdin,
     threads,
     isPrefilterEnabled: flags.prefilter,
@@ -146,7 +122,7 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
   if (showProgress) io.stderr.write('\r\x1b[K');
   // Built-in rules that run on every event do so by design (root activity, stolen credentials);
   // the warning is for the rules a user brings.
-  const builtinIds = new Set(ruleSet.rules.filter((r) => isBuiltinRuleFile(r.file)).map((r) => r.id));
+  const builtinIds = new Set(rules.filter((r) => isBuiltinRuleFile(r.file)).map((r) => r.id));
   for (const rule of result.summary.unindexedRules.filter((id) => !builtinIds.has(id))) {
     note(`warning W_RULE_UNINDEXED: rule ${rule} names no eventName, so it is evaluated on every event (slower)\n`);
   }

@@ -5,11 +5,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
+import { UsageError } from '../core/errors.js';
+import { formatDiagnostic } from '../core/types.js';
 import type { Diagnostic, Signal } from '../core/types.js';
 import type { EnvironmentSettings } from '../rules/environment.js';
-import { loadSuppressions } from '../rules/suppressions.js';
-import type { SuppressionEntry } from '../rules/suppressions.js';
+import type { CompiledRule } from '../rules/model.js';
+import { loadSuppressions, planSuppressions } from '../rules/suppressions.js';
+import type { SuppressionEntry, SuppressionPlan } from '../rules/suppressions.js';
 import { loadConfig } from '../pipeline/config.js';
+import { BUILTIN_RULES_DIR, loadRuleFiles } from './rule-files.js';
 
 export interface ScanSettings {
   /** From the config file; undefined when it names no environment. */
@@ -71,4 +75,51 @@ export function signalsToShow(result: { readonly signals: readonly Signal[]; rea
     if (ra !== rb) return ra < rb ? -1 : 1;
     return ia < ib ? -1 : ia > ib ? 1 : 0;
   });
+}
+
+/** The flags that choose what a detecting command runs: rules, config and suppressions. */
+export interface DetectionFlags {
+  readonly rules?: string[] | undefined;
+  readonly defaultRules: boolean;
+  readonly config?: string | undefined;
+  readonly suppressions?: string[] | undefined;
+}
+
+export interface DetectionSetup {
+  readonly rules: CompiledRule[];
+  readonly settings: ScanSettings;
+  readonly plan: SuppressionPlan | undefined;
+}
+
+/**
+ * Loads the rules (built-in unless --no-default-rules, plus every -r), the config file and the
+ * suppressions, as `scan`, `watch` and `serve` all do. Errors are always written to stderr, warnings
+ * through `note` (quiet mode drops them); any error gives undefined, after saying what to fix.
+ */
+export async function loadDetectionSetup(flags: DetectionFlags, stderr: NodeJS.WritableStream, note: (text: string) => void): Promise<DetectionSetup | undefined> {
+  const rulePaths = [...(flags.defaultRules ? [BUILTIN_RULES_DIR] : []), ...(flags.rules ?? [])];
+  if (rulePaths.length === 0) throw new UsageError('no rules to run: --no-default-rules needs at least one -r/--rules PATH');
+  const show = (diagnostics: readonly Diagnostic[]): number => {
+    for (const d of diagnostics) {
+      if (d.severity === 'error') stderr.write(`${formatDiagnostic(d)}\n`);
+      else note(`${formatDiagnostic(d)}\n`);
+    }
+    return diagnostics.filter((d) => d.severity === 'error').length;
+  };
+
+  const ruleSet = await loadRuleFiles(rulePaths);
+  const ruleErrors = show(ruleSet.diagnostics);
+  if (ruleErrors > 0) {
+    stderr.write(`trailhound: ${ruleErrors} rule error(s); fix them or leave the file out (see docs/rule-format.md)\n`);
+    return undefined;
+  }
+  // --config and --suppressions (docs/configuration.md, docs/suppressions.md): checked like rules.
+  const settings = await loadScanSettings({ config: flags.config, suppressions: flags.suppressions, now: Date.now() });
+  const plan = settings.suppressions.length > 0 ? planSuppressions(settings.suppressions, ruleSet.rules) : undefined;
+  const settingErrors = show([...settings.diagnostics, ...(plan?.diagnostics ?? [])]);
+  if (settingErrors > 0) {
+    stderr.write(`trailhound: ${settingErrors} error(s) in the config or suppression files (see docs/configuration.md and docs/suppressions.md)\n`);
+    return undefined;
+  }
+  return { rules: ruleSet.rules, settings, plan };
 }

@@ -9,7 +9,6 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { TrailhoundError, UsageError } from '../core/errors.js';
-import { formatDiagnostic } from '../core/types.js';
 import { DEFAULT_ALLOWED_LATENESS_MS, MAX_ALLOWED_LATENESS_MS } from '../engine/live-types.js';
 import { openLiveRuntime } from '../pipeline/live.js';
 import type { LiveProblem, LiveRuntime, LiveRuntimeHooks, LiveSinkBinding } from '../pipeline/live.js';
@@ -17,8 +16,6 @@ import { parseDuration, parseList, parseListen, parseSince, parseWatchTarget } f
 import { runWatch } from '../pipeline/live-watch.js';
 import { createLiveMetrics } from '../pipeline/metrics.js';
 import type { LiveMetrics } from '../pipeline/metrics.js';
-import { planSuppressions } from '../rules/suppressions.js';
-import type { SuppressionPlan } from '../rules/suppressions.js';
 import type { EnvironmentSettings } from '../rules/environment.js';
 import type { CompiledRule } from '../rules/model.js';
 import { createIntakeServer } from '../server/intake-server.js';
@@ -28,8 +25,7 @@ import type { StateStore } from '../store/state-store.js';
 import { openSqliteStateStore } from '../store/sqlite-state-store.js';
 import type { CliIo } from './main.js';
 import { escapeForTerminal } from './render.js';
-import { BUILTIN_RULES_DIR, loadRuleFiles } from './rule-files.js';
-import { loadScanSettings } from './scan-settings.js';
+import { loadDetectionSetup } from './scan-settings.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -115,30 +111,9 @@ export async function prepareLive(command: 'watch' | 'serve', flags: LiveFlags, 
     io.stderr.write(`problem: ${escapeForTerminal(p.source)}: ${p.code}: ${escapeForTerminal(p.message)}\n`);
   };
 
-  const rulePaths = [...(flags.defaultRules ? [BUILTIN_RULES_DIR] : []), ...(flags.rules ?? [])];
-  if (rulePaths.length === 0) throw new UsageError('no rules to run: --no-default-rules needs at least one -r/--rules PATH');
-  const ruleSet = await loadRuleFiles(rulePaths);
-  for (const d of ruleSet.diagnostics) {
-    if (d.severity === 'error') io.stderr.write(`${formatDiagnostic(d)}\n`);
-    else note(`${formatDiagnostic(d)}\n`);
-  }
-  const ruleErrors = ruleSet.diagnostics.filter((d) => d.severity === 'error').length;
-  if (ruleErrors > 0) {
-    io.stderr.write(`trailhound: ${ruleErrors} rule error(s); fix them or leave the file out (see docs/rule-format.md)\n`);
-    return undefined;
-  }
-  const settings = await loadScanSettings({ config: flags.config, suppressions: flags.suppressions, now: Date.now() });
-  const plan: SuppressionPlan | undefined = settings.suppressions.length > 0 ? planSuppressions(settings.suppressions, ruleSet.rules) : undefined;
-  const settingDiagnostics = [...settings.diagnostics, ...(plan?.diagnostics ?? [])];
-  for (const d of settingDiagnostics) {
-    if (d.severity === 'error') io.stderr.write(`${formatDiagnostic(d)}\n`);
-    else note(`${formatDiagnostic(d)}\n`);
-  }
-  const settingErrors = settingDiagnostics.filter((d) => d.severity === 'error').length;
-  if (settingErrors > 0) {
-    io.stderr.write(`trailhound: ${settingErrors} error(s) in the config or suppression files (see docs/configuration.md and docs/suppressions.md)\n`);
-    return undefined;
-  }
+  const setup = await loadDetectionSetup(flags, io.stderr, note);
+  if (setup === undefined) return undefined;
+  const { rules, settings, plan } = setup;
   const environments: EnvironmentSettings | undefined = settings.environments;
 
   const metrics = createLiveMetrics();
@@ -155,7 +130,7 @@ export async function prepareLive(command: 'watch' | 'serve', flags: LiveFlags, 
       }
     }
     runtime = await openLiveRuntime({
-      rules: ruleSet.rules,
+      rules,
       store,
       sinks,
       metrics,
@@ -179,7 +154,7 @@ export async function prepareLive(command: 'watch' | 'serve', flags: LiveFlags, 
     stateDir,
     drainTimeoutMs,
     sinkKeys: sinks.map((s) => s.key),
-    rules: ruleSet.rules,
+    rules,
     note,
     report,
     close() {
