@@ -211,8 +211,9 @@ describe('kill -9 while reading an SQS queue', () => {
         redelivered += redeliveredIn(runner.err());
       }
       // Runs until the queue is empty: a message held by a killed run comes back after its visibility timeout.
-      for (let attempt = 0; attempt < 6 && sqs.service.deleted(queue).length < files.length; attempt++) {
-        if (sqs.service.inFlight(queue).length > 0) await new Promise((resolve) => setTimeout(resolve, 1100));
+      // Bounded, but generous: on a loaded machine a run may end (--once) while a message is still invisible.
+      for (let attempt = 0; attempt < 20 && sqs.service.deleted(queue).length < files.length; attempt++) {
+        for (let wait = 0; wait < 10 && sqs.service.inFlight(queue).length > 0; wait++) await new Promise((resolve) => setTimeout(resolve, 500));
         const runner = startRunner(config, env);
         children.push(runner);
         const { code } = await runner.exited;
@@ -231,7 +232,7 @@ describe('kill -9 while reading an SQS queue', () => {
       await sqs.service.close();
       await s3.service.close();
     }
-  }, 90_000);
+  }, 150_000);
 });
 
 describe('SIGTERM', () => {
