@@ -13,6 +13,7 @@ import { escapeForTerminal, renderJson, renderJsonl, renderSummary, renderTable 
 import { registerRulesCommand } from './rules-command.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerWatchCommand } from './watch-command.js';
+import { collectRepeatable } from './options.js';
 
 /** Where the CLI writes; injectable so tests can run commands in-process. */
 export interface CliIo {
@@ -68,10 +69,6 @@ Examples:
   trailhound scan today/ --state ~/.trailhound   # new_value rules remember earlier scans
   trailhound scan logs/ --config trailhound.yaml --suppressions suppressions.yaml --show-suppressed
 `;
-
-function collectRepeatable(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
 
 async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promise<number> {
   if (paths.length === 0) throw new UsageError('scan needs at least one PATH (a file, a folder, or - for standard input)');

@@ -22,7 +22,8 @@ import { parseIntakeOptions } from '../server/options.js';
 import type { ResolvedIntakeOptions } from '../server/options.js';
 import type { CliIo } from './main.js';
 import { escapeForTerminal } from './render.js';
-import { collectRepeatable, EXIT_ERROR, EXIT_OK, prepareLive, stopController } from './watch-command.js';
+import { EXIT_ERROR, EXIT_OK, prepareLive, stopController } from './watch-command.js';
+import { addLiveOptions } from './options.js';
 import type { LiveCommandContext, LiveFlags, LiveSetup } from './watch-command.js';
 
 export const FIREHOSE_KEYS_ENV = 'TRAILHOUND_FIREHOSE_ACCESS_KEYS';
@@ -168,18 +169,12 @@ Examples:
 `;
 
 export function registerServeCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
-  program
+  const command = program
     .command('serve')
     .summary('HTTP intake for Firehose, EventBridge and raw CloudTrail, with live signals')
     .description('Listen for CloudTrail pushed over HTTP and run the detection rules live, with checkpoints in --state DIR.')
-    .option('--listen <host:port>', 'address to listen on (required), e.g. 0.0.0.0:8080')
-    .option('--state <dir>', 'where checkpoints, deduplication and the detection state are kept (required)')
-    .option('-r, --rules <path>', 'add rules from a file or folder (repeatable)', collectRepeatable)
-    .option('--no-default-rules', 'do not load the built-in rules')
-    .option('--config <file>', 'config file: account environments and suppressions (docs/configuration.md)')
-    .option('--suppressions <file>', 'suppression entries (repeatable; docs/suppressions.md)', collectRepeatable)
-    .option('--sink <spec>', 'where signals go: stdout or jsonl:PATH (repeatable; default stdout)', collectRepeatable)
-    .option('--allowed-lateness <duration>', 'how far behind the newest event time late records still complete a sequence (default 60m)')
+    .option('--listen <host:port>', 'address to listen on (required), e.g. 0.0.0.0:8080');
+  addLiveOptions(command)
     .option('--firehose-access-key-file <file>', 'accepted Firehose access keys, one a line')
     .option('--bearer-token-file <file>', 'accepted bearer tokens for /intake/cloudtrail, one a line')
     .option('--intake-config <file>', 'YAML/JSON intake options: firehoseAccessKeys, bearerTokens, maxBodyBytes, maxDecodedBytes, requestTimeoutMs, drainTimeoutMs')

@@ -26,6 +26,7 @@ import { openSqliteStateStore } from '../store/sqlite-state-store.js';
 import type { CliIo } from './main.js';
 import { escapeForTerminal } from './render.js';
 import { loadDetectionSetup } from './scan-settings.js';
+import { addLiveOptions, collectRepeatable } from './options.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -68,10 +69,6 @@ export interface LiveCommandContext {
   readonly onReady?: (info: { readonly listen?: string; readonly metrics?: string }) => void;
   /** Whether SIGTERM and SIGINT stop the command (default true). */
   readonly isHandlingSignals?: boolean;
-}
-
-export function collectRepeatable(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
 }
 
 /** Everything a live command runs with, ready; `close` releases it all (idempotent). */
@@ -330,18 +327,12 @@ Examples:
 `;
 
 export function registerWatchCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
-  program
+  const command = program
     .command('watch')
     .summary('watch S3, an SQS queue or a folder and raise signals as CloudTrail arrives')
     .description('Run the detection rules live over CloudTrail log files as they are delivered, with checkpoints in --state DIR.')
-    .argument('[target]', 's3://bucket/prefix, sqs://QUEUE-URL or a local folder')
-    .option('--state <dir>', 'where checkpoints, deduplication and the detection state are kept (required)')
-    .option('-r, --rules <path>', 'add rules from a file or folder (repeatable)', collectRepeatable)
-    .option('--no-default-rules', 'do not load the built-in rules')
-    .option('--config <file>', 'config file: account environments and suppressions (docs/configuration.md)')
-    .option('--suppressions <file>', 'suppression entries (repeatable; docs/suppressions.md)', collectRepeatable)
-    .option('--sink <spec>', 'where signals go: stdout or jsonl:PATH (repeatable; default stdout)', collectRepeatable)
-    .option('--allowed-lateness <duration>', 'how far behind the newest event time late records still complete a sequence (default 60m)')
+    .argument('[target]', 's3://bucket/prefix, sqs://QUEUE-URL or a local folder');
+  addLiveOptions(command)
     .option('--poll-interval <duration>', 'pause between listings (default 60s for S3, 2s for a folder)')
     .option('--since <duration>', 'S3: on the first start, read log files delivered this far back (2h, 7d) or since a UTC time (2024-08-01T00:00:00Z)')
     .option('--accounts <ids>', 'S3: only these 12-digit account ids (comma-separated, repeatable)', collectRepeatable)
