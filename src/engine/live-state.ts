@@ -13,31 +13,11 @@ import { newValueHistorySchema } from './new-value.js';
 import { parseEngineState } from './state.js';
 import type { EngineState } from './types.js';
 import { signalSchema } from '../core/signal-schema.js';
+import { isJsonObject } from '../core/json.js';
 
 export const LIVE_ENGINE_STATE_ERROR = 'E_LIVE_ENGINE_STATE';
 
 const HINT = 'The saved live engine state is damaged or from another version: delete it to start from an empty state (events already delivered are not evaluated again).';
-
-/** True for a value JSON could have produced (iterative: any depth is safe). */
-function isJsonObject(root: unknown): root is JsonObject {
-  if (typeof root !== 'object' || root === null || Array.isArray(root)) return false;
-  const stack: unknown[] = [root];
-  while (stack.length > 0) {
-    const value = stack.pop();
-    if (value === null || typeof value === 'string' || typeof value === 'boolean') continue;
-    if (typeof value === 'number') {
-      if (!Number.isFinite(value)) return false;
-      continue;
-    }
-    if (Array.isArray(value)) {
-      for (const item of value as unknown[]) stack.push(item);
-      continue;
-    }
-    if (typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return false;
-    for (const item of Object.values(value as Record<string, unknown>)) stack.push(item);
-  }
-  return true;
-}
 
 const jsonObject = z.custom<JsonObject>(isJsonObject, 'expected a JSON object');
 const count = z.number().int().nonnegative();

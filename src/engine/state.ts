@@ -5,35 +5,16 @@
  */
 import { z } from 'zod';
 import { fail, ok } from '../core/types.js';
-import type { Diagnostic, JsonObject, JsonValue, Result } from '../core/types.js';
+import type { Diagnostic, JsonObject, Result } from '../core/types.js';
 import { newValueHistorySchema } from './new-value.js';
 import { ENGINE_STATE_VERSION } from './types.js';
 import type { EngineState } from './types.js';
 import { signalSchema } from '../core/signal-schema.js';
+import { isJsonObject } from '../core/json.js';
 
 export const ENGINE_STATE_ERROR = 'E_ENGINE_STATE';
 
-/** True for a value JSON could have produced (iterative: any depth is safe). */
-function isJsonValue(root: unknown): root is JsonValue {
-  const stack: unknown[] = [root];
-  while (stack.length > 0) {
-    const value = stack.pop();
-    if (value === null || typeof value === 'string' || typeof value === 'boolean') continue;
-    if (typeof value === 'number') {
-      if (!Number.isFinite(value)) return false;
-      continue;
-    }
-    if (Array.isArray(value)) {
-      for (const item of value as unknown[]) stack.push(item);
-      continue;
-    }
-    if (typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return false;
-    for (const item of Object.values(value as Record<string, unknown>)) stack.push(item);
-  }
-  return true;
-}
-
-const jsonObject = z.custom<JsonObject>((value) => typeof value === 'object' && value !== null && !Array.isArray(value) && isJsonValue(value), 'expected a JSON object');
+const jsonObject = z.custom<JsonObject>(isJsonObject, 'expected a JSON object');
 const count = z.number().int().nonnegative();
 const counts = z.record(z.string(), count);
 const time = z.number();
