@@ -1,35 +1,21 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { constants, gunzipSync, gzipSync } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listInputs } from '../sources/file.js';
 import type { InputRecord, ReadDiagnostic, ReadStats } from '../sources/source.js';
 import { createReadStats } from '../sources/source.js';
 import { readRecords } from './read-input.js';
 import type { ReadOptions } from './read-input.js';
+import { useScratch } from '../../test/support/scratch.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/cloudtrail/', import.meta.url));
 
 type Rec = Record<string, unknown>;
 
-const scratch = mkdtempSync(join(tmpdir(), 'trailhound-reader-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-let scratchCount = 0;
-/** A fresh folder under the scratch folder. */
-function freshDir(): string {
-  const dir = join(scratch, `case-${scratchCount++}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-function put(dir: string, path: string, content: string | Uint8Array): string {
-  const full = join(dir, path);
-  mkdirSync(join(full, '..'), { recursive: true });
-  writeFileSync(full, content);
-  return full;
-}
+const { freshDir, put } = useScratch('reader');
 
 interface Outcome {
   records: InputRecord[];

@@ -1,11 +1,10 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BUILTIN_RULES_DIR, loadRuleFiles } from '../cli/rule-files.js';
 import type { CompiledRule } from '../rules/model.js';
 import type { ReadDiagnostic } from '../sources/source.js';
@@ -13,6 +12,7 @@ import { runScan } from './scan.js';
 import { readForScan } from './scan-read.js';
 import type { ScanOptions, ScanResult } from './scan.js';
 import { survivesJson } from './scan-worker.js';
+import { useScratch } from '../../test/support/scratch.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/cloudtrail/', import.meta.url));
 type Rec = Record<string, unknown>;
@@ -27,20 +27,7 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
-const scratch = mkdtempSync(join(tmpdir(), 'trailhound-scan-read-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-let scratchCount = 0;
-function freshDir(): string {
-  const dir = join(scratch, `case-${scratchCount++}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-function put(dir: string, path: string, content: string | Uint8Array): string {
-  const full = join(dir, path);
-  mkdirSync(join(full, '..'), { recursive: true });
-  writeFileSync(full, content);
-  return full;
-}
+const { freshDir, put } = useScratch('scan-read');
 
 let rules: readonly CompiledRule[] = [];
 beforeAll(async () => {

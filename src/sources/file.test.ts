@@ -1,31 +1,18 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { constants, gunzipSync, gzipSync } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TrailhoundError } from '../core/errors.js';
 import { WHOLE_FILE_MAX_BYTES, listInputs, openInput } from './file.js';
 import type { ReadableInput } from './file.js';
+import { useScratch } from '../../test/support/scratch.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/cloudtrail/', import.meta.url));
 const invictusText = readFileSync(join(FIXTURES, 'invictus-aws-dataset/CloudTrail/218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json'), 'utf8');
 
-const scratch = mkdtempSync(join(tmpdir(), 'trailhound-source-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-let scratchCount = 0;
-function freshDir(): string {
-  const dir = join(scratch, `case-${scratchCount++}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-function put(dir: string, path: string, content: string | Uint8Array): string {
-  const full = join(dir, path);
-  mkdirSync(join(full, '..'), { recursive: true });
-  writeFileSync(full, content);
-  return full;
-}
+const { freshDir, put } = useScratch('source');
 
 /** Every byte of an input as `openInput` gives it, and what it threw at the end (if anything). */
 async function readAll(input: ReadableInput, stdin?: NodeJS.ReadableStream): Promise<{ bytes: Buffer; isGzip: boolean; bytesRead: number; error: unknown }> {
