@@ -68,6 +68,7 @@ import type { SequenceCompletion, SequenceEntry, SequencePlan } from './sequence
 import { WindowAggregates, aggregateEntries, compileRuleAggregators, extractInputs, inputsFromState, inputsToState } from './aggregate.js';
 import type { AggregateInput, QueryAggregator } from './aggregate.js';
 import { NewValueTracker, compileNewValueRule } from './new-value.js';
+import { copyMembers, membersReadBy } from './projection.js';
 import type { NewValueHistory, NewValueRule } from './new-value.js';
 import type { RuleIndex } from './rule-index.js';
 import { ENGINE_STATE_VERSION } from './types.js';
@@ -112,6 +113,8 @@ interface RuleRuntime {
   readonly hostFor: (fields: JsonObject, groupValues: readonly string[]) => string | null;
   /** The sequence_detection method's plan (sequence.ts), or null for other methods. */
   readonly sequence: SequencePlan | null;
+  /** The top-level members of a matched event the rule reads afterwards (projection.ts); null: every member. */
+  readonly readMembers: ReadonlySet<string> | null;
 }
 
 interface Order {
@@ -283,6 +286,7 @@ function prepareRules(rules: readonly CompiledRule[], counters: Counters): RuleR
       groupsOf: compileGroupsOf(rule),
       hostFor: hostForRule(rule),
       sequence: compileSequencePlan(rule),
+      readMembers: membersReadBy(rule),
     });
   }
   return runtimes;
@@ -336,6 +340,7 @@ class ThresholdEngine implements DetectionEngine {
   /** EngineOptions.isDeduplicating and acceptsGroup (the live engine's per-group engines set them). */
   private readonly isDeduplicating: boolean;
   private readonly acceptsGroup: ((ruleId: string, groupValues: readonly string[]) => boolean) | null;
+  private readonly isProjectingFields: boolean;
 
   constructor(rules: readonly CompiledRule[], options: EngineOptions | undefined) {
     this.counters = emptyCounters();
@@ -347,6 +352,7 @@ class ThresholdEngine implements DetectionEngine {
     this.environmentOf = options?.environmentOf ?? compileEnvironmentResolver();
     this.isDeduplicating = options?.isDeduplicating ?? true;
     this.acceptsGroup = options?.acceptsGroup ?? null;
+    this.isProjectingFields = options?.isProjectingFields ?? true;
     this.newValues = new NewValueTracker(
       runtimes.flatMap((r) => (r.newValue ? [r.newValue] : [])),
       options?.newValueHistory,
@@ -355,7 +361,7 @@ class ThresholdEngine implements DetectionEngine {
 
   // ----- ingest ------------------------------------------------------------------------------
 
-  ingest(event: TrailEvent): void {
+  ingest(event: TrailEvent, onlyRules?: ReadonlySet<string>): void {
     this.counters.eventsIngested++;
     const { time, fields, key } = event as { time: unknown; fields: unknown; key: unknown };
     if (typeof time !== 'number' || !Number.isFinite(time) || Math.abs(time) > MAX_TIME_MS || !isPlainObject(fields) || typeof key !== 'string') {
@@ -367,6 +373,7 @@ class ThresholdEngine implements DetectionEngine {
 
     let matched: { runtime: RuleRuntime; queries: number[] }[] | undefined;
     for (const runtime of candidates) {
+      if (onlyRules !== undefined && !onlyRules.has(runtime.rule.id)) continue;
       const ruleQueries = runtime.rule.queries;
       let queries: number[] | undefined;
       for (let i = 0; i < ruleQueries.length; i++) {
@@ -398,7 +405,7 @@ class ThresholdEngine implements DetectionEngine {
     }
     if (matches.length === 0) return;
     if (time <= this.watermark) this.counters.lateEvents++;
-    this.pending.push({ seq: this.nextSeq++, time, key, eventId, fields, matches });
+    this.pending.push({ seq: this.nextSeq++, time, key, eventId, fields: this.isProjectingFields ? projectFields(fields, matches) : fields, matches });
   }
 
   private safeMatches(query: CompiledQuery, fields: JsonObject): boolean {
@@ -963,6 +970,16 @@ class ThresholdEngine implements DetectionEngine {
       if (matches.length > 0) this.pending.push({ seq: p.seq, time: p.time, key: p.key, eventId: p.eventId, fields: p.fields, matches });
     }
   }
+}
+
+/** The members of `fields` the matched rules read afterwards (projection.ts); `fields` itself when one rule needs all. */
+function projectFields(fields: JsonObject, matches: readonly PendingMatch[]): JsonObject {
+  const kept: JsonObject = {};
+  for (const { runtime } of matches) {
+    if (runtime.readMembers === null) return fields;
+    copyMembers(kept, fields, runtime.readMembers);
+  }
+  return kept;
 }
 
 function compareText(a: string, b: string): number {

@@ -40,6 +40,11 @@ export interface EngineOptions {
    * each, by the engine that owns it.
    */
   readonly acceptsGroup?: (ruleId: string, groupValues: readonly string[]) => boolean;
+  /**
+   * Keep only the members of a matched event's fields that its rules read afterwards (default true;
+   * projection.ts). false keeps every field: the same signals, more memory (tests compare both).
+   */
+  readonly isProjectingFields?: boolean;
 }
 
 /** A signal that was created or changed by one `advanceTo` / `finish` call, in its latest version. */
@@ -80,7 +85,11 @@ export interface EngineStats {
 
 export interface DetectionEngine {
   /** Match the event against the rules (via the index) and buffer it where it matched. Cheap when nothing matches. */
-  ingest(event: TrailEvent): void;
+  /**
+   * `onlyRules`: the ids of the rules the event is known to match (a scan's read side matched it
+   * already); the others are not tried. Absent: every rule the index gives is tried.
+   */
+  ingest(event: TrailEvent, onlyRules?: ReadonlySet<string>): void;
   /** Evaluate, in event-time order, every buffered event with time <= watermarkMs; returns signal changes. */
   advanceTo(watermarkMs: number): SignalChange[];
   /** advanceTo(+Infinity), then close every open signal; returns the changes. */

@@ -12,6 +12,8 @@ export interface WorkerRule {
   readonly id: string;
   /** Each query's AST and text; the worker compiles them again (`compileAst`). */
   readonly queries: readonly { readonly ast: QueryNode; readonly text: string }[];
+  /** The top-level members of a matched event the rule reads afterwards (src/engine/projection.ts); null: all. */
+  readonly members: readonly string[] | null;
 }
 
 /** `workerData` of a read worker. */
@@ -31,8 +33,9 @@ export interface ReadRequest {
 
 /**
  * Events of one input that matched a rule, in input order. `events` is the JSON text of an array
- * with one entry per event: `[index, time, key, eventId or null, fields]`, the normalised event
- * (index: the record's index in the input). An event whose fields JSON cannot carry exactly
+ * with one entry per event: `[index, time, key, eventId or null, fields, rules]`, the normalised
+ * event (index: the record's index in the input) with only the members its rules read, and the
+ * positions in `WorkerSetup.rules` of the rules it matched. An event whose fields JSON cannot carry exactly
  * (`-0`, a number too large for a double) is `[index]` instead, and its record is the next item
  * of `records`: its JSON text as written (a string), or its parsed value; the main thread
  * normalises it again (the same record gives the same event).

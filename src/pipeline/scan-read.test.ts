@@ -11,7 +11,7 @@ import type { ReadDiagnostic } from '../sources/source.js';
 import { runScan } from './scan.js';
 import { readForScan } from './scan-read.js';
 import type { ScanOptions, ScanResult } from './scan.js';
-import { survivesJson } from './scan-worker.js';
+import { survivesJson } from './event-spill.js';
 import { useScratch } from '../../test/support/scratch.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/cloudtrail/', import.meta.url));

@@ -29,7 +29,8 @@ import { Prefilter, planPrefilter } from './prefilter.js';
 import type { PrefilterPlan } from './prefilter.js';
 import { createScanInputCounts, scanInput } from './scan-input.js';
 import type { ScanInputCounts } from './scan-input.js';
-import type { EventBatch, ReadRequest, WorkerMessage, WorkerSetup } from './scan-protocol.js';
+import type { EventBatch, ReadRequest, WorkerMessage, WorkerRule, WorkerSetup } from './scan-protocol.js';
+import { scanRuleSpecs } from './scan-match.js';
 
 export interface ScanReadOptions {
   readonly paths: readonly string[];
@@ -42,15 +43,22 @@ export interface ScanReadOptions {
   readonly signal?: AbortSignal;
   readonly stdin?: NodeJS.ReadableStream;
   readonly maxValueChars?: number;
+  /**
+   * The rules as the workers match them (`scanRuleSpecs`); a worker's event comes with the
+   * positions in this list of the rules it matched, and only their fields. Default: built from
+   * `rules`, every member kept.
+   */
+  readonly ruleSpecs?: readonly WorkerRule[];
 }
 
 /** Where the events and diagnostics go, in input order. */
 export interface ScanReadSink {
   /**
    * A normalised event. With one thread every normalised record comes here; with workers only
-   * those that match a query of a rule (the others could not change any result).
+   * those that match a query of a rule (the others could not change any result), with `matched`:
+   * the positions in `ruleSpecs` of the rules it matched (its fields may hold only what they read).
    */
-  event(event: TrailEvent): void;
+  event(event: TrailEvent, matched?: readonly number[]): void;
   problem(problem: ReadDiagnostic): void;
   /** Called after each piece of input (a chunk, or a worker's batch), for progress. */
   progress?(stats: ScanReadStats): void;
@@ -228,20 +236,9 @@ interface Slot {
   readonly worker: number;
 }
 
-function workerRules(rules: readonly CompiledRule[]): WorkerSetup['rules'] {
-  const seen = new Set<string>();
-  const out: { id: string; queries: { ast: WorkerSetup['rules'][number]['queries'][number]['ast']; text: string }[] }[] = [];
-  for (const rule of rules) {
-    if (!rule.isEnabled || seen.has(rule.id)) continue;
-    seen.add(rule.id);
-    out.push({ id: rule.id, queries: rule.queries.map((q) => ({ ast: q.query.ast, text: q.query.text })) });
-  }
-  return out;
-}
-
 async function readInWorkers(steps: AsyncIterable<Step>, threads: number, plan: PrefilterPlan | null, options: ScanReadOptions, sink: ScanReadSink, stats: ScanReadStats): Promise<void> {
   const setup: WorkerSetup = {
-    rules: workerRules(options.rules),
+    rules: options.ruleSpecs ?? scanRuleSpecs(options.rules, false),
     prefilter: plan,
     ...(options.maxValueChars === undefined ? {} : { maxValueChars: options.maxValueChars }),
   };
@@ -350,7 +347,7 @@ function applyBatch(source: string, batch: EventBatch, sink: ScanReadSink): void
   if (!Array.isArray(entries)) throw internalError(source, 'a read worker sent a malformed batch');
   let extra = 0;
   for (const entry of entries as unknown[][]) {
-    const [index, time, key, eventId, fields] = entry;
+    const [index, time, key, eventId, fields, matched] = entry;
     if (typeof index !== 'number') throw internalError(source, 'a read worker sent a malformed event');
     if (entry.length === 1) {
       // The record itself: normalised again here (the same record gives the same event).
@@ -361,7 +358,7 @@ function applyBatch(source: string, batch: EventBatch, sink: ScanReadSink): void
       sink.event(normalised.event);
       continue;
     }
-    if (typeof time !== 'number' || typeof key !== 'string' || typeof fields !== 'object' || fields === null) throw internalError(source, 'a read worker sent a malformed event');
+    if (typeof time !== 'number' || typeof key !== 'string' || typeof fields !== 'object' || fields === null || !Array.isArray(matched)) throw internalError(source, 'a read worker sent a malformed event');
     const event: TrailEvent = {
       fields: fields as JsonObject,
       time,
@@ -369,6 +366,6 @@ function applyBatch(source: string, batch: EventBatch, sink: ScanReadSink): void
       key,
       origin: { source, index },
     };
-    sink.event(event);
+    sink.event(event, matched as number[]);
   }
 }

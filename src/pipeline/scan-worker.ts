@@ -5,47 +5,18 @@
  * While it reads one file it already reads the next one from disk.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { JsonObject, JsonValue, TrailEvent } from '../core/types.js';
-import { buildRuleIndex } from '../engine/rule-index.js';
-import { compileAst } from '../query/compile.js';
-import type { CompiledQuery } from '../query/types.js';
+import type { JsonObject, TrailEvent } from '../core/types.js';
 import { openInput } from '../sources/file.js';
 import type { OpenedInput } from '../sources/file.js';
 import type { ReadDiagnostic } from '../sources/source.js';
 import { Prefilter } from './prefilter.js';
 import { createScanInputCounts, scanInput } from './scan-input.js';
+import { survivesJson } from './event-spill.js';
+import { ScanMatcher } from './scan-match.js';
 import type { EventBatch, ReadRequest, WorkerMessage, WorkerSetup } from './scan-protocol.js';
 
 /** Events (or diagnostics) from which a batch is sent without waiting for the end of the file. */
 const BATCH_RECORDS = 512;
-
-/** Tells whether normalised fields match a query of one of the rules (through the rule index). */
-export function compileRuleMatcher(setup: WorkerSetup): (fields: JsonObject) => boolean {
-  const rules = setup.rules.map((rule) => rule.queries.map((q) => compileAst(q.ast, q.text)));
-  const index = buildRuleIndex<readonly CompiledQuery[]>(rules, (queries) => queries);
-  return (fields) => {
-    for (const queries of index.candidates(fields)) for (const query of queries) if (query.matches(fields)) return true;
-    return false;
-  };
-}
-
-/**
- * Whether `JSON.parse(JSON.stringify(value))` gives `value` back exactly: no `-0` and no infinite
- * number (`1e400` parses to Infinity, which JSON writes as null). Iterative: records can nest deep.
- */
-export function survivesJson(value: JsonValue): boolean {
-  const stack: JsonValue[] = [value];
-  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    if (typeof item === 'number') {
-      if (!Number.isFinite(item) || Object.is(item, -0)) return false;
-    } else if (Array.isArray(item)) {
-      for (const inner of item) stack.push(inner);
-    } else if (typeof item === 'object' && item !== null) {
-      for (const key in item) if (Object.hasOwn(item, key)) stack.push(item[key] as JsonValue);
-    }
-  }
-  return true;
-}
 
 /** Collects one input's matching events into batches (see `EventBatch`). */
 class BatchBuilder {
@@ -56,11 +27,11 @@ class BatchBuilder {
     return this.entries.length;
   }
 
-  add(event: TrailEvent, value: unknown, text: string | undefined): void {
+  add(event: TrailEvent, value: unknown, text: string | undefined, fields: JsonObject, rules: readonly number[]): void {
     let entry: string | undefined;
-    if (survivesJson(event.fields)) {
+    if (survivesJson(fields)) {
       try {
-        entry = JSON.stringify([event.origin.index, event.time, event.key, event.eventId ?? null, event.fields]);
+        entry = JSON.stringify([event.origin.index, event.time, event.key, event.eventId ?? null, fields, rules]);
       } catch {
         // Nested too deep for JSON.stringify: sent as the record instead.
       }
@@ -84,7 +55,7 @@ function startWorker(): void {
   const port = parentPort;
   if (port === null) return;
   const setup = workerData as WorkerSetup;
-  const matches = compileRuleMatcher(setup);
+  const matcher = new ScanMatcher(setup.rules);
   const prefilter = setup.prefilter === null ? undefined : new Prefilter(setup.prefilter);
   const queue: { readonly request: ReadRequest; readonly opened: Promise<OpenedInput> }[] = [];
   let isBusy = false;
@@ -100,7 +71,8 @@ function startWorker(): void {
     };
     const sink = {
       event(event: TrailEvent, value: unknown, text: string | undefined): void {
-        if (matches(event.fields)) batch.add(event, value, text);
+        const matched = matcher.match(event.fields);
+        if (matched !== undefined) batch.add(event, value, text, matcher.project(event.fields, matched), matched);
       },
       problem(diagnostic: ReadDiagnostic): void {
         problems.push(diagnostic);

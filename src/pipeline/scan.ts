@@ -1,4 +1,4 @@
-import type { Signal, Severity } from '../core/types.js';
+import type { Signal, Severity, TrailEvent } from '../core/types.js';
 import type { CompiledRule } from '../rules/model.js';
 import { createEngine } from '../engine/engine.js';
 import { compileEnvironmentResolver } from '../rules/environment.js';
@@ -6,6 +6,11 @@ import type { EnvironmentSettings } from '../rules/environment.js';
 import { markSuppressed } from '../rules/suppressions.js';
 import type { SuppressionPlan } from '../rules/suppressions.js';
 import { readForScan } from './scan-read.js';
+import type { ScanReadStats } from './scan-read.js';
+import { EventSpill } from './event-spill.js';
+import type { EventSpillOptions } from './event-spill.js';
+import { ScanMatcher, scanRuleSpecs, scannedRules } from './scan-match.js';
+import type { DetectionEngine } from '../engine/types.js';
 import type { NewValueHistoryStore } from '../store/new-value-history.js';
 import type { ReadDiagnostic } from '../sources/source.js';
 
@@ -53,6 +58,8 @@ export interface ScanOptions {
    * first event, saved after the last. Absent: every scan learns afresh (results depend only on input).
    */
   readonly newValueHistory?: NewValueHistoryStore;
+  /** The ordering buffer's limits (event-spill.ts); tests make it spill early. */
+  readonly spill?: EventSpillOptions;
 }
 
 export interface ScanSummary {
@@ -94,43 +101,117 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
   const tracker = options.suppressions?.createTracker();
   // Only entries with a suppressionQuery need to see events: the others cost nothing per event.
   const watcher = tracker?.isWatching === true ? tracker : undefined;
-  const engine = createEngine(options.suppressions?.rules ?? options.rules, {
+  const rules = options.suppressions?.rules ?? options.rules;
+  // The engine deduplicates nothing itself: the merge below does, in evaluation order.
+  const engine = createEngine(rules, {
+    isDeduplicating: false,
     ...(history ? { newValueHistory: history } : {}),
     ...(options.environments ? { environmentOf: compileEnvironmentResolver(options.environments) } : {}),
   });
+  // Suppression queries read fields no rule may read: with them, events keep every field.
+  const ruleSpecs = scanRuleSpecs(rules, watcher === undefined);
+  const matcher = new ScanMatcher(
+    ruleSpecs,
+    scannedRules(rules).map((rule) => rule.queries.map((q) => q.query)),
+  );
+  const spill = new EventSpill(options.spill);
   const interval = options.progressIntervalMs ?? 1000;
   let nextProgress = started + interval;
+  let arrival = 0;
+  let duplicates = 0;
 
-  // Reading, prefilter and worker threads: scan-read.ts. Events arrive in input order.
-  const stats = await readForScan(
-    {
-      paths: options.paths,
-      rules: options.suppressions?.rules ?? options.rules,
-      threads: options.threads ?? 1,
-      ...(options.isPrefilterEnabled !== undefined ? { isPrefilterEnabled: options.isPrefilterEnabled } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.stdin ? { stdin: options.stdin } : {}),
-    },
-    {
-      event(event) {
-        engine.ingest(event);
-        watcher?.observe(event);
+  try {
+    // Reading, prefilter and worker threads: scan-read.ts. Events arrive in input order; the
+    // matched ones wait in the ordering buffer (event-spill.ts), with only the fields their rules read.
+    const stats = await readForScan(
+      {
+        paths: options.paths,
+        rules,
+        ruleSpecs,
+        threads: options.threads ?? 1,
+        ...(options.isPrefilterEnabled !== undefined ? { isPrefilterEnabled: options.isPrefilterEnabled } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.stdin ? { stdin: options.stdin } : {}),
       },
-      problem: options.onProblem,
-      ...(options.onProgress
-        ? {
-            progress(read) {
-              // Called per chunk or batch (never per record): the clock is cheap enough here.
-              const t = now();
-              if (t < nextProgress) return;
-              nextProgress = t + interval;
-              options.onProgress?.({ files: read.files, records: read.records, bytes: read.bytes, elapsedMs: t - started });
-            },
-          }
-        : {}),
-    },
-  );
-  engine.finish();
+      {
+        event(event, matchedByWorker) {
+          watcher?.observe(event);
+          const matched = matchedByWorker ?? matcher.match(event.fields);
+          if (matched === undefined) return;
+          const fields = matchedByWorker === undefined ? matcher.project(event.fields, matched) : event.fields;
+          spill.add({ time: event.time, key: event.key, eventId: event.eventId ?? null, arrival: arrival++, rules: matched, fields });
+        },
+        problem: options.onProblem,
+        ...(options.onProgress
+          ? {
+              progress(read) {
+                // Called per chunk or batch (never per record): the clock is cheap enough here.
+                const t = now();
+                if (t < nextProgress) return;
+                nextProgress = t + interval;
+                options.onProgress?.({ files: read.files, records: read.records, bytes: read.bytes, elapsedMs: t - started });
+              },
+            }
+          : {}),
+      },
+    );
+    if (options.signal?.aborted !== true) duplicates = evaluateInOrder(spill, matcher, engine);
+    engine.finish();
+    return await finishScan(options, engine, tracker, stats, duplicates, started, now);
+  } finally {
+    spill.close();
+  }
+}
+
+/** Events held back between two `advanceTo` calls of the merge (fewer calls, same results). */
+const ADVANCE_EVERY = 4096;
+
+/**
+ * Feeds the engine every buffered event in evaluation order, advancing its watermark as time moves
+ * on (so that its windows and closed signals are released as in a live run), and drops repeated
+ * records: an event whose eventID and event time are those of an event already fed (a record
+ * delivered twice, in two files or through two routes, is the same record twice). In evaluation
+ * order such repeats are next to each other, so only the eventIDs of the current event time are
+ * remembered. Returns the number of repeats dropped.
+ */
+function evaluateInOrder(spill: EventSpill, matcher: ScanMatcher, engine: DetectionEngine): number {
+  const seenAtLatest = new Set<string>();
+  let duplicates = 0;
+  let latest = -Infinity;
+  let sinceAdvance = 0;
+  for (const e of spill.drain()) {
+    if (e.time > latest) {
+      if (sinceAdvance >= ADVANCE_EVERY) {
+        // Every event at or before `latest` is in: nothing later can change what is before it.
+        engine.advanceTo(latest);
+        sinceAdvance = 0;
+      }
+      latest = e.time;
+      seenAtLatest.clear();
+    }
+    if (e.eventId !== null) {
+      if (seenAtLatest.has(e.eventId)) {
+        duplicates++;
+        continue;
+      }
+      seenAtLatest.add(e.eventId);
+    }
+    const event: TrailEvent = { fields: e.fields, time: e.time, key: e.key, ...(e.eventId === null ? {} : { eventId: e.eventId }), origin: { source: '', index: e.arrival } };
+    engine.ingest(event, matcher.idsOf(e.rules));
+    sinceAdvance++;
+  }
+  return duplicates;
+}
+
+async function finishScan(
+  options: ScanOptions,
+  engine: DetectionEngine,
+  tracker: ReturnType<SuppressionPlan['createTracker']> | undefined,
+  stats: ScanReadStats,
+  duplicates: number,
+  started: number,
+  now: () => number,
+): Promise<ScanResult> {
   await options.newValueHistory?.save(engine.newValueHistory());
   const signals: Signal[] = [];
   const suppressedSignals: Signal[] = [];
@@ -154,7 +235,7 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
       records: stats.records,
       events: stats.events,
       badInputs: stats.badInputs + stats.badRecords,
-      duplicates: engine.stats.duplicates,
+      duplicates,
       bytes: stats.bytes,
       rules: options.rules.filter((r) => r.isEnabled).length,
       signalsByRule,

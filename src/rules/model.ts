@@ -57,6 +57,11 @@ export interface TemplateContext {
 export interface CompiledTemplate {
   readonly source: string;
   render(context: TemplateContext): string;
+  /**
+   * Attribute paths (without `@`) the template reads from the event; absent when not known, in
+   * which case the engine keeps every field of a signal's latest event for it (projection.ts).
+   */
+  readonly attributes?: readonly string[];
 }
 
 export interface RuleOptions {

@@ -29,6 +29,7 @@ export function groupTitleSuffix(group: Readonly<Record<string, string>> | undef
 export function composeTitle(name: CompiledTemplate, options: TitleOptions): CompiledTemplate {
   return {
     source: name.source,
+    ...(name.attributes !== undefined ? { attributes: name.attributes } : {}),
     render: (context: TemplateContext): string => {
       const base = name.render(context);
       const caseName = context.caseName === '' ? '' : ` (${safeValue(context.caseName)})`;

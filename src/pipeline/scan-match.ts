@@ -1,0 +1,90 @@
+/**
+ * What a scan's read side (the main thread with `--threads 1`, or each read worker) does with a
+ * normalised event before the engine sees it: tell which rules it matches (through the rule
+ * index), and keep only the fields those rules read afterwards (src/engine/projection.ts). The
+ * engine is then given the event with the ids of the rules it matched, and tries only those.
+ */
+import type { JsonObject } from '../core/types.js';
+import { buildRuleIndex } from '../engine/rule-index.js';
+import { copyMembers, membersReadBy } from '../engine/projection.js';
+import { compileAst } from '../query/compile.js';
+import type { CompiledQuery } from '../query/types.js';
+import type { CompiledRule } from '../rules/model.js';
+import type { WorkerRule } from './scan-protocol.js';
+
+/** The enabled rules, first of each id: what `scanRuleSpecs` describes, in the same order. */
+export function scannedRules(rules: readonly CompiledRule[]): CompiledRule[] {
+  const seen = new Set<string>();
+  return rules.filter((rule) => {
+    if (!rule.isEnabled || seen.has(rule.id)) return false;
+    seen.add(rule.id);
+    return true;
+  });
+}
+
+/** The enabled rules (first of each id) as the read side needs them; plain data for workers. */
+export function scanRuleSpecs(rules: readonly CompiledRule[], isProjecting: boolean): WorkerRule[] {
+  return scannedRules(rules).map((rule) => {
+    const members = isProjecting ? membersReadBy(rule) : null;
+    return { id: rule.id, queries: rule.queries.map((q) => ({ ast: q.query.ast, text: q.query.text })), members: members === null ? null : [...members] };
+  });
+}
+
+interface MatcherRule {
+  readonly position: number;
+  readonly queries: readonly CompiledQuery[];
+}
+
+export class ScanMatcher {
+  private readonly index;
+  private readonly members: readonly (ReadonlySet<string> | null)[];
+
+  /**
+   * `compiledQueries`: each rule's queries already compiled (the main thread has them), else they
+   * are compiled from the specs' ASTs (a worker).
+   */
+  constructor(
+    readonly rules: readonly WorkerRule[],
+    compiledQueries?: readonly (readonly CompiledQuery[])[],
+  ) {
+    const compiled: MatcherRule[] = rules.map((rule, position) => ({ position, queries: compiledQueries?.[position] ?? rule.queries.map((q) => compileAst(q.ast, q.text)) }));
+    this.index = buildRuleIndex<MatcherRule>(compiled, (r) => r.queries);
+    this.members = rules.map((r) => (r.members === null ? null : new Set(r.members)));
+  }
+
+  /** Positions (in `rules`) of the rules one of whose queries the fields match, ascending; undefined: none. */
+  match(fields: JsonObject): number[] | undefined {
+    let matched: number[] | undefined;
+    for (const rule of this.index.candidates(fields)) {
+      for (const query of rule.queries) {
+        let isMatch = false;
+        try {
+          isMatch = query.matches(fields) === true;
+        } catch {
+          // The engine counts evaluation errors when it tries the rule again; here it is just no match.
+        }
+        if (isMatch) {
+          (matched ??= []).push(rule.position);
+          break;
+        }
+      }
+    }
+    return matched?.sort((a, b) => a - b);
+  }
+
+  /** The members of `fields` the matched rules read afterwards; `fields` itself when one of them needs all. */
+  project(fields: JsonObject, matched: readonly number[]): JsonObject {
+    const kept: JsonObject = {};
+    for (const position of matched) {
+      const members = this.members[position];
+      if (members === undefined || members === null) return fields;
+      copyMembers(kept, fields, members);
+    }
+    return kept;
+  }
+
+  /** The rule ids of matched positions. */
+  idsOf(matched: readonly number[]): Set<string> {
+    return new Set(matched.map((p) => this.rules[p]?.id ?? ''));
+  }
+}
