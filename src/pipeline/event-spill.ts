@@ -8,8 +8,7 @@
  * buffered up to `maxBufferedEvents`, then the buffer is sorted and written to a temporary file
  * (a "run", one JSON array per line); at the end the runs and the last buffer are merged (k-way,
  * through a binary heap), so the scan holds one buffer, one block per run, and what the engine
- * keeps for its windows. When there are more runs than `maxOpenRuns`, the oldest are merged into
- * one first. An event whose fields JSON cannot carry exactly (`-0`, `1e400`) stays in memory.
+ * keeps for its windows. When there are `maxOpenRuns` runs, they are first merged into one. An event whose fields JSON cannot carry exactly (`-0`, `1e400`) stays in memory.
  */
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -207,7 +206,8 @@ export class EventSpill {
   /** Events that cannot go through JSON: kept in memory, sorted at the end. */
   private readonly pinned: SpilledEvent[] = [];
   private dir: string | undefined;
-  private runs: string[] = [];
+  /** Run files with the number of events in each. */
+  private runs: { readonly path: string; readonly events: number }[] = [];
   private runCount = 0;
   /** Events written to runs so far. */
   spilledEvents = 0;
@@ -250,20 +250,25 @@ export class EventSpill {
     const path = this.nextRunPath();
     writeFileSync(path, `${lines.join('\n')}\n`);
     this.spilledEvents += lines.length;
-    this.runs.push(path);
+    this.runs.push({ path, events: lines.length });
     if (this.runs.length >= this.maxOpenRuns) this.compact();
   }
 
-  /** Merges every run into one (keeps the number of open files and blocks bounded). */
+  /**
+   * Merges every run into one (keeps the number of open files and blocks bounded). With the
+   * default limits this first happens past a million buffered events.
+   */
   private compact(): void {
     const blockBytes = Math.max(16 * 1024, Math.floor(RUN_BLOCK_BYTES / 4));
     const inputs = this.runs;
     const path = this.nextRunPath();
+    let events = 0;
     const fd = openSync(path, 'w');
     try {
       let lines: string[] = [];
-      for (const e of mergeCursors(inputs.map((p) => new RunCursor(p, blockBytes)))) {
+      for (const e of mergeCursors(inputs.map((r) => new RunCursor(r.path, blockBytes)))) {
         lines.push(lineOf(e) ?? '');
+        events++;
         if (lines.length >= 8192) {
           writeFileSync(fd, `${lines.join('\n')}\n`);
           lines = [];
@@ -273,8 +278,8 @@ export class EventSpill {
     } finally {
       closeSync(fd);
     }
-    for (const p of inputs) rmSync(p, { force: true });
-    this.runs = [path];
+    for (const r of inputs) rmSync(r.path, { force: true });
+    this.runs = [{ path, events }];
   }
 
   /** Every event added, in evaluation order. Call once, after the last `add`. */
@@ -284,7 +289,7 @@ export class EventSpill {
     last.sort(compareSpilled);
     this.pinned.sort(compareSpilled);
     const blockBytes = Math.max(16 * 1024, Math.floor((RUN_BLOCK_BYTES * 8) / Math.max(1, this.runs.length)));
-    const cursors: Cursor[] = [new ArrayCursor(last), new ArrayCursor(this.pinned), ...this.runs.map((p) => new RunCursor(p, Math.min(RUN_BLOCK_BYTES, blockBytes)))];
+    const cursors: Cursor[] = [new ArrayCursor(last), new ArrayCursor(this.pinned), ...this.runs.map((r) => new RunCursor(r.path, Math.min(RUN_BLOCK_BYTES, blockBytes)))];
     yield* mergeCursors(cursors);
   }
 

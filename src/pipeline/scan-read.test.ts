@@ -13,6 +13,8 @@ import { readForScan } from './scan-read.js';
 import type { ScanOptions, ScanResult } from './scan.js';
 import { survivesJson } from './event-spill.js';
 import { useScratch } from '../../test/support/scratch.js';
+import { createEngine } from '../engine/engine.js';
+import { normaliseRecord } from '../normalise/normalise.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/cloudtrail/', import.meta.url));
 type Rec = Record<string, unknown>;
@@ -198,5 +200,54 @@ describe('worker threads change nothing but speed', () => {
     const two = await scan(paths, { threads: 2 });
     expect(one.result.signals.some((s) => s.ruleId === 'root-user-activity')).toBe(true);
     expect(observable(two)).toEqual(observable(one));
+  });
+});
+
+describe('the ordering buffer and the field projection change nothing but memory', () => {
+  it('spilling after a few dozen events, with runs merged early, gives the same results on the whole fixture tree', async () => {
+    const reference = await scan([FIXTURES]);
+    expect(reference.result.signals.length).toBeGreaterThan(10);
+    const spilled = await scan([FIXTURES], { spill: { maxBufferedEvents: 40, maxOpenRuns: 3 } });
+    expect(observable(spilled)).toEqual(observable(reference));
+    const spilledThreads = await scan([FIXTURES], { threads: 2, spill: { maxBufferedEvents: 25, maxOpenRuns: 4 } });
+    expect(observable(spilledThreads)).toEqual(observable(reference));
+  }, 120_000);
+
+  it('the engine raises the same signals from projected and from whole fields, on every fixture record', () => {
+    const records = filesUnder(FIXTURES)
+      .filter((f) => f.endsWith('.json'))
+      .flatMap((f) => {
+        const value: unknown = JSON.parse(readFileSync(f, 'utf8'));
+        if (Array.isArray(value)) return value as unknown[];
+        if (typeof value === 'object' && value !== null && Array.isArray((value as { Records?: unknown }).Records)) return (value as { Records: unknown[] }).Records;
+        return [value];
+      });
+    expect(records.length).toBeGreaterThan(3000);
+    const run = (isProjectingFields: boolean): unknown => {
+      const engine = createEngine(rules, { isProjectingFields });
+      records.forEach((value, index) => {
+        const n = normaliseRecord(value, { source: 'fixtures', index });
+        if (n.ok) engine.ingest(n.event);
+      });
+      engine.finish();
+      return engine.signals();
+    };
+    const whole = run(false);
+    expect((whole as unknown[]).length).toBeGreaterThan(10);
+    expect(run(true)).toEqual(whole);
+  });
+
+  it('a record delivered twice counts once; the same eventID at another time is another event', async () => {
+    const stop = attack.find((r) => r.eventName === 'StopInstances') ?? {};
+    const dir = freshDir();
+    const twice = put(dir, 'twice.json', JSON.stringify({ Records: [...attack, stop] }));
+    const again = put(dir, 'again.json', JSON.stringify({ Records: attack }));
+    const once = await scan([put(dir, 'once.json', JSON.stringify({ Records: attack }))]);
+    const repeated = await scan([twice, again], { threads: 2 });
+    expect(repeated.result.summary.duplicates).toBe(attack.length + 1);
+    expect(repeated.result.signals).toEqual(once.result.signals);
+    const later = { ...stop, eventTime: '2099-01-01T00:00:00Z' };
+    const moved = await scan([put(dir, 'moved.json', JSON.stringify({ Records: [...attack, later] }))]);
+    expect(moved.result.summary.duplicates).toBe(0);
   });
 });
