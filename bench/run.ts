@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +34,8 @@ Options:
   --records N     records in the corpus (default 1000000); generated once, cached in bench/.corpus/
   --runs K        runs of each row (default 3); median and min are reported
   --only ROWS     comma-separated rows or groups to run: gunzip, gunzip-all, parse, trailhound
-                  (trailhound-1, trailhound-all), jq, duckdb (duckdb-1, duckdb-all)
+                  (trailhound-1, trailhound-all, trailhound-lean: the pack without its heaviest
+                  rule), jq, duckdb (duckdb-1, duckdb-all)
   --scaling       also run trailhound on N/10, 3N/10 and N records (100k, 300k, 1M by default)
   --seed TEXT     corpus seed (default ${DEFAULT_SEED})
   --no-build      measure dist/ as it is (default: npm run build first)
@@ -44,7 +45,7 @@ Exit status: 0 when every tool found exactly the planted events, 1 otherwise.
 `;
 
 /** Row ids and groups `--only` accepts. */
-const ROW_NAMES: readonly string[] = ['gunzip', 'gunzip-all', 'parse', 'trailhound', 'trailhound-1', 'trailhound-all', 'jq', 'duckdb', 'duckdb-1', 'duckdb-all'];
+const ROW_NAMES: readonly string[] = ['gunzip', 'gunzip-all', 'parse', 'trailhound', 'trailhound-1', 'trailhound-all', 'trailhound-lean', 'jq', 'duckdb', 'duckdb-1', 'duckdb-all'];
 
 interface Options {
   readonly records: number;
@@ -173,8 +174,35 @@ interface Context {
   readonly signalChecks: SignalCheck[];
 }
 
-function trailhoundRow(ctx: Context, id: string, label: string, threads: number | undefined): RowSpec {
-  const args = [join(REPO, 'bin', 'trailhound.js'), 'scan', ctx.corpus.logsDir, '-f', 'jsonl', '-q', ...(threads === undefined ? [] : ['--threads', String(threads)])];
+/**
+ * The rule that makes the full pack parse most records: it names no event and matches every call
+ * made with a person's credentials (bench/README.md). The `trailhound-lean` row runs without it.
+ */
+const HEAVY_RULE = 'ec2-instance-credentials-used-elsewhere';
+
+/** A folder with every built-in rule but HEAVY_RULE (rebuilt on each run, beside the corpora). */
+function leanRulesDir(): string {
+  const dir = join(REPO, 'bench', '.corpus', `rules-without-${HEAVY_RULE}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const name of readdirSync(join(REPO, 'rules'))) {
+    if (!/\.ya?ml$/.test(name) || name.startsWith(`${HEAVY_RULE}.`)) continue;
+    copyFileSync(join(REPO, 'rules', name), join(dir, name));
+  }
+  return dir;
+}
+
+function trailhoundRow(ctx: Context, id: string, label: string, threads: number | undefined, rulesDir?: string): RowSpec {
+  const args = [
+    join(REPO, 'bin', 'trailhound.js'),
+    'scan',
+    ctx.corpus.logsDir,
+    '-f',
+    'jsonl',
+    '-q',
+    ...(threads === undefined ? [] : ['--threads', String(threads)]),
+    ...(rulesDir === undefined ? [] : ['--no-default-rules', '--rules', rulesDir]),
+  ];
   return {
     id,
     group: 'trailhound',
@@ -239,6 +267,7 @@ function rowSpecs(ctx: Context): RowSpec[] {
   if (ctx.trailhoundThreads) {
     rows.push(trailhoundRow(ctx, 'trailhound-1', 'trailhound scan, 1 worker', 1));
     rows.push(trailhoundRow(ctx, 'trailhound-all', `trailhound scan, ${cores} workers`, cores));
+    rows.push(trailhoundRow(ctx, 'trailhound-lean', `trailhound scan, ${cores} workers, pack without ${HEAVY_RULE}`, cores, leanRulesDir()));
   } else {
     rows.push(trailhoundRow(ctx, 'trailhound', 'trailhound scan', undefined));
   }
@@ -407,7 +436,8 @@ function targetsOf(rows: readonly RowResult[], scaling: readonly ScalingRow[] | 
       verdict: verdict(one && parse ? one.recordsPerSecond >= 2 * parse.recordsPerSecond : undefined),
     },
   ];
-  const rss = [...rows.filter((r) => r.id.startsWith('trailhound') && r.skipped === undefined), ...(scaling ?? [])]
+  // The full pack's runs (not the lean row, which leaves a rule out).
+  const rss = [...rows.filter((r) => r.id.startsWith('trailhound') && r.id !== 'trailhound-lean' && r.skipped === undefined), ...(scaling ?? [])]
     .map((r) => r.peakRssMiB)
     .filter((v): v is number => v !== undefined);
   out.push({

@@ -68,7 +68,7 @@ import type { SequenceCompletion, SequenceEntry, SequencePlan } from './sequence
 import { WindowAggregates, aggregateEntries, compileRuleAggregators, extractInputs, inputsFromState, inputsToState } from './aggregate.js';
 import type { AggregateInput, QueryAggregator } from './aggregate.js';
 import { NewValueTracker, compileNewValueRule } from './new-value.js';
-import { copyMembers, membersReadBy } from './projection.js';
+import { ProjectionCache, pathsReadBy } from './projection.js';
 import type { NewValueHistory, NewValueRule } from './new-value.js';
 import type { RuleIndex } from './rule-index.js';
 import { ENGINE_STATE_VERSION } from './types.js';
@@ -113,8 +113,8 @@ interface RuleRuntime {
   readonly hostFor: (fields: JsonObject, groupValues: readonly string[]) => string | null;
   /** The sequence_detection method's plan (sequence.ts), or null for other methods. */
   readonly sequence: SequencePlan | null;
-  /** The top-level members of a matched event the rule reads afterwards (projection.ts); null: every member. */
-  readonly readMembers: ReadonlySet<string> | null;
+  /** Its position among the engine's rules (for the projection cache). */
+  readonly position: number;
 }
 
 interface Order {
@@ -286,7 +286,7 @@ function prepareRules(rules: readonly CompiledRule[], counters: Counters): RuleR
       groupsOf: compileGroupsOf(rule),
       hostFor: hostForRule(rule),
       sequence: compileSequencePlan(rule),
-      readMembers: membersReadBy(rule),
+      position: runtimes.length,
     });
   }
   return runtimes;
@@ -340,7 +340,8 @@ class ThresholdEngine implements DetectionEngine {
   /** EngineOptions.isDeduplicating and acceptsGroup (the live engine's per-group engines set them). */
   private readonly isDeduplicating: boolean;
   private readonly acceptsGroup: ((ruleId: string, groupValues: readonly string[]) => boolean) | null;
-  private readonly isProjectingFields: boolean;
+  /** What matched events keep of their fields (projection.ts); null: everything. */
+  private readonly projections: ProjectionCache | null;
 
   constructor(rules: readonly CompiledRule[], options: EngineOptions | undefined) {
     this.counters = emptyCounters();
@@ -352,7 +353,7 @@ class ThresholdEngine implements DetectionEngine {
     this.environmentOf = options?.environmentOf ?? compileEnvironmentResolver();
     this.isDeduplicating = options?.isDeduplicating ?? true;
     this.acceptsGroup = options?.acceptsGroup ?? null;
-    this.isProjectingFields = options?.isProjectingFields ?? true;
+    this.projections = options?.isProjectingFields === false ? null : new ProjectionCache(runtimes.map((r) => pathsReadBy(r.rule)));
     this.newValues = new NewValueTracker(
       runtimes.flatMap((r) => (r.newValue ? [r.newValue] : [])),
       options?.newValueHistory,
@@ -405,7 +406,7 @@ class ThresholdEngine implements DetectionEngine {
     }
     if (matches.length === 0) return;
     if (time <= this.watermark) this.counters.lateEvents++;
-    this.pending.push({ seq: this.nextSeq++, time, key, eventId, fields: this.isProjectingFields ? projectFields(fields, matches) : fields, matches });
+    this.pending.push({ seq: this.nextSeq++, time, key, eventId, fields: this.projections === null ? fields : this.projections.project(fields, positionsOf(matches)), matches });
   }
 
   private safeMatches(query: CompiledQuery, fields: JsonObject): boolean {
@@ -972,14 +973,11 @@ class ThresholdEngine implements DetectionEngine {
   }
 }
 
-/** The members of `fields` the matched rules read afterwards (projection.ts); `fields` itself when one rule needs all. */
-function projectFields(fields: JsonObject, matches: readonly PendingMatch[]): JsonObject {
-  const kept: JsonObject = {};
-  for (const { runtime } of matches) {
-    if (runtime.readMembers === null) return fields;
-    copyMembers(kept, fields, runtime.readMembers);
-  }
-  return kept;
+/** The positions of the matched rules, ascending, without repeats (a fanned-out rule matches once per group). */
+function positionsOf(matches: readonly PendingMatch[]): number[] {
+  const positions: number[] = [];
+  for (const { runtime } of matches) if (!positions.includes(runtime.position)) positions.push(runtime.position);
+  return positions.sort((a, b) => a - b);
 }
 
 function compareText(a: string, b: string): number {

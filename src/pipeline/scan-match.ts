@@ -6,7 +6,7 @@
  */
 import type { JsonObject } from '../core/types.js';
 import { buildRuleIndex } from '../engine/rule-index.js';
-import { copyMembers, membersReadBy } from '../engine/projection.js';
+import { ProjectionCache, pathsReadBy } from '../engine/projection.js';
 import { compileAst } from '../query/compile.js';
 import type { CompiledQuery } from '../query/types.js';
 import type { CompiledRule } from '../rules/model.js';
@@ -25,8 +25,7 @@ export function scannedRules(rules: readonly CompiledRule[]): CompiledRule[] {
 /** The enabled rules (first of each id) as the read side needs them; plain data for workers. */
 export function scanRuleSpecs(rules: readonly CompiledRule[], isProjecting: boolean): WorkerRule[] {
   return scannedRules(rules).map((rule) => {
-    const members = isProjecting ? membersReadBy(rule) : null;
-    return { id: rule.id, queries: rule.queries.map((q) => ({ ast: q.query.ast, text: q.query.text })), members: members === null ? null : [...members] };
+    return { id: rule.id, queries: rule.queries.map((q) => ({ ast: q.query.ast, text: q.query.text })), paths: isProjecting ? pathsReadBy(rule) : null };
   });
 }
 
@@ -37,7 +36,7 @@ interface MatcherRule {
 
 export class ScanMatcher {
   private readonly index;
-  private readonly members: readonly (ReadonlySet<string> | null)[];
+  private readonly projections: ProjectionCache;
 
   /**
    * `compiledQueries`: each rule's queries already compiled (the main thread has them), else they
@@ -49,7 +48,7 @@ export class ScanMatcher {
   ) {
     const compiled: MatcherRule[] = rules.map((rule, position) => ({ position, queries: compiledQueries?.[position] ?? rule.queries.map((q) => compileAst(q.ast, q.text)) }));
     this.index = buildRuleIndex<MatcherRule>(compiled, (r) => r.queries);
-    this.members = rules.map((r) => (r.members === null ? null : new Set(r.members)));
+    this.projections = new ProjectionCache(rules.map((r) => r.paths));
   }
 
   /** Positions (in `rules`) of the rules one of whose queries the fields match, ascending; undefined: none. */
@@ -72,15 +71,9 @@ export class ScanMatcher {
     return matched?.sort((a, b) => a - b);
   }
 
-  /** The members of `fields` the matched rules read afterwards; `fields` itself when one of them needs all. */
+  /** What the matched rules (ascending positions) read of `fields` (src/engine/projection.ts). */
   project(fields: JsonObject, matched: readonly number[]): JsonObject {
-    const kept: JsonObject = {};
-    for (const position of matched) {
-      const members = this.members[position];
-      if (members === undefined || members === null) return fields;
-      copyMembers(kept, fields, members);
-    }
-    return kept;
+    return this.projections.project(fields, matched);
   }
 
   /** The rule ids of matched positions. */

@@ -12,8 +12,8 @@ export interface WorkerRule {
   readonly id: string;
   /** Each query's AST and text; the worker compiles them again (`compileAst`). */
   readonly queries: readonly { readonly ast: QueryNode; readonly text: string }[];
-  /** The top-level members of a matched event the rule reads afterwards (src/engine/projection.ts); null: all. */
-  readonly members: readonly string[] | null;
+  /** The attribute paths a matched event is read at afterwards (src/engine/projection.ts); null: every field. */
+  readonly paths: readonly string[] | null;
 }
 
 /** `workerData` of a read worker. */
