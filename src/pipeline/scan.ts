@@ -164,7 +164,7 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
 }
 
 /** Events held back between two `advanceTo` calls of the merge (fewer calls, same results). */
-const ADVANCE_EVERY = 4096;
+const ADVANCE_EVERY = 512;
 
 /**
  * Feeds the engine every buffered event in evaluation order, advancing its watermark as time moves
