@@ -12,15 +12,26 @@ import type { NewValueHistory } from '../engine/new-value.js';
 import { checkCheckpointStep, checkDoneObjects, checkEventTime, checkSeqs, checkStrings } from './checkpoint-check.js';
 import { judgeLock, lockedError, lockLostError, newLockHolder, registerHeldLock, startHeartbeat, unregisterHeldLock } from './lock.js';
 import type { LockHolder } from './lock.js';
-import { DEFAULT_LOCK_HEARTBEAT_MS, DEFAULT_LOCK_STALE_AFTER_MS, DEFAULT_REQUEST_RETENTION_MS, STATE_SCHEMA_VERSION } from './state-store.js';
-import type { CheckpointReceipt, CheckpointStep, DoneObject, PendingDelivery, PruneCounts, PruneHorizons, SeenEventId, StateStore, StateStoreCommonOptions, StoredSignalChange } from './state-store.js';
-import { isSignalChangeKind, parseStoredSignal } from './stored-signal.js';
+import { DEFAULT_LOCK_HEARTBEAT_MS, DEFAULT_LOCK_STALE_AFTER_MS, DEFAULT_REQUEST_RETENTION_MS, STATE_ERRORS, STATE_SCHEMA_VERSION } from './state-store.js';
+import type { CheckpointReceipt, CheckpointStep, DeliveryFailure, DoneObject, OutboxEntry, PendingDelivery, PruneCounts, PruneHorizons, SeenEventId, StateStore, StateStoreCommonOptions, StoredSignalChange } from './state-store.js';
+import { isStoredChangeKind, parseStoredSignal } from './stored-signal.js';
+import { addNoteInMemory, applyTriageChangeInMemory, copyMemoryTriageData, createMemoryTriageData, fileEmittedSignalInMemory, findSignalIdsInMemory, listSignalsInMemory, storedSignalInMemory, triageLogInMemory } from './memory-signal-triage.js';
+import type { MemoryTriageData } from './memory-signal-triage.js';
+import { checkSignalFilter } from './signal-triage.js';
+import type { SignalDetail, SignalFilter, StoredSignal, TriageChange, TriageState } from './signal-triage.js';
+import type { Signal } from '../core/types.js';
+import type { ActorHistory, EventPivots, EventQuery, EventSummary, EventWindow, HistoryActor, IndexedEvent, IndexedTimeRange, StoredEvent } from './event-index.js';
+import { checkIndexedEvents } from './event-index-support.js';
+import { copyMemoryEventIndex, createMemoryEventIndex, insertMemoryEvents, memoryActorHistory, memoryTimeRange, pruneMemoryEvents, queryMemoryEvents, summarizeMemoryEvents } from './memory-event-index.js';
+import type { MemoryEventIndexData } from './memory-event-index.js';
 
 interface LoggedChange {
   readonly signalId: string;
   readonly kind: string;
   readonly signalJson: string;
   readonly recordedMs: number;
+  /** The signal's triage state when the change was logged. */
+  readonly triage?: TriageState;
 }
 
 /** What a memory store holds; plain maps, copied on every write. */
@@ -32,9 +43,25 @@ export interface MemoryStateData {
   newValueHistory: string | undefined;
   readonly changes: Map<number, LoggedChange>;
   nextSeq: number;
-  /** sink → pending seqs */
-  readonly outbox: Map<string, Set<number>>;
+  /** sink → seq → delivery state (pending or dead); delivered entries are removed. */
+  readonly outbox: Map<string, Map<number, OutboxState>>;
+  /** The live runner's sinks (registerSinks). */
+  registeredSinks: readonly string[];
+  /** Stored signals with their triage state and log (memory-signal-triage.ts). */
+  readonly triage: MemoryTriageData;
+  /** The event index (memory-event-index.ts). */
+  readonly eventIndex: MemoryEventIndexData;
 }
+
+/** One outbox entry's delivery state (immutable: replaced on change). */
+export interface OutboxState {
+  readonly state: 'pending' | 'dead';
+  readonly attempts: number;
+  readonly nextAttemptMs: number;
+  readonly lastError: string | null;
+}
+
+const NEW_OUTBOX_STATE: OutboxState = { state: 'pending', attempts: 0, nextAttemptMs: 0, lastError: null };
 
 export interface MemoryStateBacking {
   readonly name: string;
@@ -51,7 +78,7 @@ export function createMemoryStateBacking(): MemoryStateBacking {
     name: `memory:${String(++backings)}`,
     schemaVersion: STATE_SCHEMA_VERSION,
     lock: undefined,
-    data: { objects: new Map(), requests: new Map(), eventIds: new Map(), engineState: undefined, newValueHistory: undefined, changes: new Map(), nextSeq: 1, outbox: new Map() },
+    data: { objects: new Map(), requests: new Map(), eventIds: new Map(), engineState: undefined, newValueHistory: undefined, changes: new Map(), nextSeq: 1, outbox: new Map(), registeredSinks: [], triage: createMemoryTriageData(), eventIndex: createMemoryEventIndex() },
   };
 }
 
@@ -64,7 +91,10 @@ function copyData(data: MemoryStateData): MemoryStateData {
     newValueHistory: data.newValueHistory,
     changes: new Map(data.changes),
     nextSeq: data.nextSeq,
-    outbox: new Map([...data.outbox].map(([sink, seqs]) => [sink, new Set(seqs)])),
+    outbox: new Map([...data.outbox].map(([sink, entries]) => [sink, new Map(entries)])),
+    registeredSinks: data.registeredSinks,
+    triage: copyMemoryTriageData(data.triage),
+    eventIndex: copyMemoryEventIndex(data.eventIndex),
   };
 }
 
@@ -84,6 +114,7 @@ export function openMemoryStateStore(backing: MemoryStateBacking = createMemoryS
     );
   }
   const holder = newLockHolder(now(), options.hostId);
+  if (options.access === 'shared') return Promise.resolve(new MemoryStateStore(backing, holder, options));
   const current = backing.lock;
   if (judgeLock(current, { nowMs: now(), staleAfterMs: options.lockStaleAfterMs ?? DEFAULT_LOCK_STALE_AFTER_MS, me: holder }) === 'held' && current) {
     return Promise.reject(lockedError(backing.name, current, now()));
@@ -102,6 +133,8 @@ class MemoryStateStore implements StateStore {
   readonly #requestRetentionMs: number;
   readonly #options: StateStoreCommonOptions;
   readonly #stopHeartbeat: () => void;
+  /** Opened with `access: 'shared'`: no lock; only the writes open to every process are allowed. */
+  readonly #isShared: boolean;
   #isClosed = false;
   #isLockLost = false;
 
@@ -112,16 +145,19 @@ class MemoryStateStore implements StateStore {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#requestRetentionMs = options.requestRetentionMs ?? DEFAULT_REQUEST_RETENTION_MS;
-    this.#stopHeartbeat = startHeartbeat(
-      options.lockHeartbeatMs ?? DEFAULT_LOCK_HEARTBEAT_MS,
-      () => {
-        const lock = this.#backing.lock;
-        if (lock?.token !== this.#token) return false;
-        this.#backing.lock = { ...lock, heartbeatMs: this.#now() };
-        return true;
-      },
-      () => this.#loseLock(),
-    );
+    this.#isShared = options.access === 'shared';
+    this.#stopHeartbeat = this.#isShared
+      ? () => undefined
+      : startHeartbeat(
+          options.lockHeartbeatMs ?? DEFAULT_LOCK_HEARTBEAT_MS,
+          () => {
+            const lock = this.#backing.lock;
+            if (lock?.token !== this.#token) return false;
+            this.#backing.lock = { ...lock, heartbeatMs: this.#now() };
+            return true;
+          },
+          () => this.#loseLock(),
+        );
   }
 
   #loseLock(): TrailhoundError {
@@ -148,17 +184,23 @@ class MemoryStateStore implements StateStore {
     }
   }
 
-  /** Apply `fn` to a copy; the copy replaces the data only if `fn` returns (all or nothing). */
-  #write<T>(what: string, fn: (draft: MemoryStateData) => T): Promise<T> {
+  /**
+   * Apply `fn` to a copy; the copy replaces the data only if `fn` returns (all or nothing). On a
+   * store opened with `access: 'shared'`, only writes marked `shared` run (E_STATE_SHARED otherwise).
+   */
+  #write<T>(what: string, fn: (draft: MemoryStateData) => T, access: 'runner' | 'shared' = 'runner'): Promise<T> {
     if (this.#isClosed) return Promise.reject(this.#closedError(what));
+    if (this.#isShared && access === 'runner') {
+      return Promise.reject(new TrailhoundError(STATE_ERRORS.shared, `cannot ${what}: the state store ${this.location} was opened for shared access (beside a runner); only a runner (watch, serve, scan) can`));
+    }
     if (this.#isLockLost) return Promise.reject(lockLostError(this.location));
     try {
       const lock = this.#backing.lock;
-      if (lock?.token !== this.#token) throw this.#loseLock();
+      if (!this.#isShared && lock?.token !== this.#token) throw this.#loseLock();
       const draft = copyData(this.#backing.data);
       const result = fn(draft);
       this.#backing.data = draft;
-      this.#backing.lock = { ...lock, heartbeatMs: this.#now() };
+      if (!this.#isShared && lock !== undefined) this.#backing.lock = { ...lock, heartbeatMs: this.#now() };
       return Promise.resolve(result);
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -187,8 +229,93 @@ class MemoryStateStore implements StateStore {
 
   #toStored(seq: number, change: LoggedChange): StoredSignalChange {
     const where = `${this.location} signal change ${String(seq)}`;
-    if (!isSignalChangeKind(change.kind)) throw new TrailhoundError('E_STATE_READ', `${where}: unknown change kind ${JSON.stringify(change.kind)}`);
-    return { seq, kind: change.kind, signal: parseStoredSignal(change.signalJson, where), recordedMs: change.recordedMs };
+    if (!isStoredChangeKind(change.kind)) throw new TrailhoundError('E_STATE_READ', `${where}: unknown change kind ${JSON.stringify(change.kind)}`);
+    return { seq, kind: change.kind, signal: parseStoredSignal(change.signalJson, where), recordedMs: change.recordedMs, ...(change.triage !== undefined ? { triage: change.triage } : {}) };
+  }
+
+  /**
+   * Appends changes to the signal log with one pending outbox entry per sink; returns their seqs.
+   * The engine's changes (no `triage`) are also filed as stored signals (memory-signal-triage.ts).
+   */
+  #logChanges(draft: MemoryStateData, changes: readonly { readonly kind: string; readonly signal: Signal; readonly triage?: TriageState }[], sinks: readonly string[]): number[] {
+    const at = this.#now();
+    const seqs: number[] = [];
+    for (const change of changes) {
+      const seq = draft.nextSeq++;
+      const triage = change.triage ?? fileEmittedSignalInMemory(draft.triage, change.signal, at);
+      draft.changes.set(seq, { signalId: change.signal.id, kind: change.kind, signalJson: JSON.stringify(change.signal), recordedMs: at, triage });
+      seqs.push(seq);
+      for (const sink of sinks) {
+        const entries = draft.outbox.get(sink) ?? new Map<number, OutboxState>();
+        if (!entries.has(seq)) entries.set(seq, NEW_OUTBOX_STATE);
+        draft.outbox.set(sink, entries);
+      }
+    }
+    return seqs;
+  }
+
+  /** The outbox entries of `sinks` passing `keep`, oldest first (seq, then sink). */
+  #outboxEntries(data: MemoryStateData, sinks: readonly string[], keep: (entry: OutboxState, seq: number) => boolean): OutboxEntry[] {
+    const found: { sink: string; seq: number; entry: OutboxState }[] = [];
+    for (const sink of sinks) for (const [seq, entry] of data.outbox.get(sink) ?? []) if (keep(entry, seq)) found.push({ sink, seq, entry });
+    found.sort((a, b) => a.seq - b.seq || (a.sink < b.sink ? -1 : a.sink > b.sink ? 1 : 0));
+    return found.flatMap(({ sink, seq, entry }) => {
+      const change = data.changes.get(seq);
+      return change ? [{ ...this.#toStored(seq, change), sink, ...entry }] : [];
+    });
+  }
+
+  dueDeliveries(sink: string, nowMs: number, options?: { readonly limit?: number }): Promise<OutboxEntry[]> {
+    return this.#read('list due deliveries', (data) => {
+      const due = this.#outboxEntries(data, [sink], (e) => e.state === 'pending' && e.nextAttemptMs <= nowMs);
+      return options?.limit === undefined || options.limit < 0 ? due : due.slice(0, options.limit);
+    });
+  }
+
+  recordDeliveryFailure(sink: string, seqs: readonly number[], failure: DeliveryFailure): Promise<void> {
+    return this.#write('record a failed delivery', (draft) => {
+      checkSeqs(seqs);
+      const next = 'nextAttemptMs' in failure ? failure.nextAttemptMs : 0;
+      if (!Number.isFinite(next)) throw new TrailhoundError(STATE_ERRORS.badCheckpoint, 'the next attempt time of a failed delivery must be a finite number');
+      const entries = draft.outbox.get(sink);
+      for (const seq of new Set(seqs)) {
+        const entry = entries?.get(seq);
+        if (entries === undefined || entry?.state !== 'pending') continue;
+        entries.set(seq, { state: 'isDead' in failure ? 'dead' : 'pending', attempts: entry.attempts + 1, nextAttemptMs: next, lastError: failure.error });
+      }
+    });
+  }
+
+  deadLetters(sink?: string): Promise<OutboxEntry[]> {
+    return this.#read('list dead letters', (data) => this.#outboxEntries(data, sink === undefined ? [...data.outbox.keys()] : [sink], (e) => e.state === 'dead'));
+  }
+
+  requeueDeadLetters(sink?: string, seqs?: readonly number[]): Promise<number> {
+    return this.#write('requeue dead letters', (draft) => {
+      if (seqs !== undefined) checkSeqs(seqs);
+      const only = seqs === undefined ? undefined : new Set(seqs);
+      let count = 0;
+      for (const key of sink === undefined ? [...draft.outbox.keys()] : [sink]) {
+        const entries = draft.outbox.get(key);
+        for (const [seq, entry] of entries ?? []) {
+          if (entry.state !== 'dead' || (only !== undefined && !only.has(seq))) continue;
+          entries?.set(seq, { ...entry, state: 'pending', attempts: 0, nextAttemptMs: 0 });
+          count++;
+        }
+      }
+      return count;
+    });
+  }
+
+  registerSinks(keys: readonly string[]): Promise<void> {
+    return this.#write('register the sinks', (draft) => {
+      checkStrings(keys, 'sink keys');
+      draft.registeredSinks = [...new Set(keys)];
+    });
+  }
+
+  registeredSinks(): Promise<string[]> {
+    return this.#read('read the registered sinks', (data) => [...data.registeredSinks]);
   }
 
   isObjectDone(source: string, key: string, etag: string): Promise<boolean> {
@@ -265,27 +392,18 @@ class MemoryStateStore implements StateStore {
     const hook = this.#options.faults?.beforeCheckpointPart;
     return this.#write('commit a checkpoint', (draft) => {
       checkCheckpointStep(step);
+      checkIndexedEvents(step.indexedEvents ?? []);
       hook?.('objects');
       this.#insertObjects(draft, step.objectsDone ?? []);
       hook?.('requests');
       this.#insertRequests(draft, step.requestsDone ?? []);
       hook?.('eventIds');
       this.#insertEventIds(draft, step.eventIds ?? []);
+      if (step.indexedEvents !== undefined) insertMemoryEvents(draft.eventIndex, step.indexedEvents);
       hook?.('engineState');
       if (step.engineState !== undefined) draft.engineState = step.engineState;
       hook?.('signals');
-      const at = this.#now();
-      const changeSeqs: number[] = [];
-      for (const change of step.emittedSignals ?? []) {
-        const seq = draft.nextSeq++;
-        draft.changes.set(seq, { signalId: change.signal.id, kind: change.kind, signalJson: JSON.stringify(change.signal), recordedMs: at });
-        changeSeqs.push(seq);
-        for (const sink of step.deliverTo ?? []) {
-          const pending = draft.outbox.get(sink) ?? new Set<number>();
-          pending.add(seq);
-          draft.outbox.set(sink, pending);
-        }
-      }
+      const changeSeqs = this.#logChanges(draft, step.emittedSignals ?? [], step.deliverTo ?? []);
       hook?.('commit');
       return { changeSeqs };
     });
@@ -293,12 +411,9 @@ class MemoryStateStore implements StateStore {
 
   pendingDeliveries(sink: string, options?: { readonly limit?: number }): Promise<PendingDelivery[]> {
     return this.#read('list pending deliveries', (data) => {
-      const seqs = [...(data.outbox.get(sink) ?? [])].sort((a, b) => a - b);
-      const limited = options?.limit === undefined || options.limit < 0 ? seqs : seqs.slice(0, options.limit);
-      return limited.flatMap((seq) => {
-        const change = data.changes.get(seq);
-        return change ? [{ ...this.#toStored(seq, change), sink }] : [];
-      });
+      const pending = this.#outboxEntries(data, [sink], (e) => e.state === 'pending');
+      const limited = options?.limit === undefined || options.limit < 0 ? pending : pending.slice(0, options.limit);
+      return limited.map(({ seq, kind, signal, recordedMs, triage }) => ({ seq, kind, signal, recordedMs, sink, ...(triage !== undefined ? { triage } : {}) }));
     });
   }
 
@@ -324,7 +439,8 @@ class MemoryStateStore implements StateStore {
   prune(horizons: PruneHorizons): Promise<PruneCounts> {
     return this.#write('prune', (draft) => {
       const { eventTimeBeforeMs: events, requestsExpiredAtMs: requests, objectsDoneBeforeMs: objects, signalChangesBeforeMs: changes } = horizons;
-      const counts = { eventIds: 0, requests: 0, objects: 0, signalChanges: 0 };
+      const counts = { eventIds: 0, requests: 0, objects: 0, signalChanges: 0, indexedEvents: 0 };
+      if (horizons.indexedEventsBeforeMs !== undefined) counts.indexedEvents = pruneMemoryEvents(draft.eventIndex, horizons.indexedEventsBeforeMs);
       if (events !== undefined) {
         for (const [id, time] of draft.eventIds) if (time < events && draft.eventIds.delete(id)) counts.eventIds++;
       }
@@ -335,11 +451,77 @@ class MemoryStateStore implements StateStore {
         for (const [key, doneMs] of draft.objects) if (doneMs < objects && draft.objects.delete(key)) counts.objects++;
       }
       if (changes !== undefined) {
-        const pending = new Set([...draft.outbox.values()].flatMap((seqs) => [...seqs]));
+        const pending = new Set([...draft.outbox.values()].flatMap((entries) => [...entries.keys()]));
         for (const [seq, c] of draft.changes) if (c.recordedMs < changes && !pending.has(seq) && draft.changes.delete(seq)) counts.signalChanges++;
       }
       return counts;
     });
+  }
+
+  // The event index (event-index.ts, memory-event-index.ts): writes are the runner's.
+
+  indexEvents(events: readonly IndexedEvent[]): Promise<number> {
+    return this.#write('index events', (draft) => insertMemoryEvents(draft.eventIndex, events));
+  }
+
+  queryEvents(query: EventQuery): Promise<StoredEvent[]> {
+    return this.#read('query indexed events', (data) => queryMemoryEvents(data.eventIndex, query));
+  }
+
+  summarizeEvents(query: EventPivots & EventWindow): Promise<EventSummary> {
+    return this.#read('summarise indexed events', (data) => summarizeMemoryEvents(data.eventIndex, query));
+  }
+
+  actorHistory(actor: HistoryActor, beforeMs: number): Promise<ActorHistory> {
+    return this.#read('read an actor history', (data) => memoryActorHistory(data.eventIndex, actor, beforeMs));
+  }
+
+  indexedTimeRange(): Promise<IndexedTimeRange> {
+    return this.#read('read the indexed time range', (data) => memoryTimeRange(data.eventIndex));
+  }
+
+  pruneEvents(beforeEventTimeMs: number): Promise<number> {
+    return this.#write('prune indexed events', (draft) => pruneMemoryEvents(draft.eventIndex, beforeEventTimeMs));
+  }
+
+  // Signal triage (signal-triage.ts, memory-signal-triage.ts): writes open to shared access.
+
+  listSignals(filter: SignalFilter = {}): Promise<StoredSignal[]> {
+    return this.#read('list signals', (data) => {
+      checkSignalFilter(filter);
+      return listSignalsInMemory(data.triage, filter, this.location);
+    });
+  }
+
+  getSignal(id: string): Promise<SignalDetail | undefined> {
+    return this.#read('read a signal', (data) => {
+      const stored = storedSignalInMemory(data.triage, id, this.location);
+      if (stored === undefined) return undefined;
+      const history = [...data.changes].filter(([, c]) => c.signalId === id).sort(([a], [b]) => a - b);
+      const seqs = new Set(history.map(([seq]) => seq));
+      const deliveries = this.#outboxEntries(data, [...data.outbox.keys()], (_entry, seq) => seqs.has(seq)).map((e) => ({ sink: e.sink, seq: e.seq, state: e.state, attempts: e.attempts, lastError: e.lastError }));
+      return { ...stored, history: history.map(([seq, c]) => this.#toStored(seq, c)), triage: triageLogInMemory(data.triage, id), deliveries };
+    });
+  }
+
+  findSignalIds(prefix: string, options?: { readonly limit?: number }): Promise<string[]> {
+    return this.#read('find signal ids', (data) => findSignalIdsInMemory(data.triage, prefix, options?.limit ?? 10));
+  }
+
+  updateTriage(id: string, change: TriageChange): Promise<StoredSignal> {
+    return this.#write(
+      "change a signal's triage",
+      (draft) => {
+        const { stored, plan } = applyTriageChangeInMemory(draft.triage, id, change, this.#now(), this.location);
+        if (plan.emit !== undefined) this.#logChanges(draft, [{ kind: plan.emit, signal: stored.signal, triage: plan.state }], draft.registeredSinks);
+        return stored;
+      },
+      'shared',
+    );
+  }
+
+  addNote(id: string, actor: string, note: string): Promise<void> {
+    return this.#write('add a note to a signal', (draft) => addNoteInMemory(draft.triage, id, actor, note, this.#now(), this.location), 'shared');
   }
 
   close(): Promise<void> {
@@ -347,7 +529,7 @@ class MemoryStateStore implements StateStore {
     this.#isClosed = true;
     this.#stopHeartbeat();
     unregisterHeldLock(this.#token);
-    if (this.#backing.lock?.token === this.#token) this.#backing.lock = undefined;
+    if (!this.#isShared && this.#backing.lock?.token === this.#token) this.#backing.lock = undefined;
     return Promise.resolve();
   }
 }

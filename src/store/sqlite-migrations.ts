@@ -9,6 +9,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { STATE_SCHEMA_VERSION } from './state-store.js';
+import { EVENT_INDEX_MIGRATION_SQL } from './sqlite-event-index.js';
 
 export interface SqliteMigration {
   readonly version: number;
@@ -93,6 +94,76 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ) WITHOUT ROWID;
       CREATE INDEX outbox_by_seq ON outbox (seq);
     `,
+  },
+  {
+    version: 3,
+    description: 'signal triage: the latest version of each signal with its triage state, the identities it is filed under, the triage log',
+    // Signals already in the log (a store of schema 2) are filed from their latest logged version.
+    sql: `
+      CREATE TABLE signals (
+        signal_id TEXT PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        host TEXT,
+        last_seen_ms INTEGER NOT NULL,
+        signal_json TEXT NOT NULL,
+        status TEXT NOT NULL,
+        resolution TEXT,
+        assignee TEXT,
+        first_recorded_ms INTEGER NOT NULL,
+        last_recorded_ms INTEGER NOT NULL,
+        change_count INTEGER NOT NULL
+      );
+      CREATE INDEX signals_by_last_seen ON signals (last_seen_ms DESC, signal_id);
+      CREATE INDEX signals_by_status ON signals (status, last_seen_ms DESC, signal_id);
+      CREATE INDEX signals_by_severity ON signals (severity, last_seen_ms DESC, signal_id);
+      CREATE INDEX signals_by_rule ON signals (rule_id, last_seen_ms DESC, signal_id);
+      CREATE INDEX signals_by_host ON signals (host, last_seen_ms DESC, signal_id);
+      CREATE TABLE signal_identities (
+        identity TEXT NOT NULL,
+        signal_id TEXT NOT NULL,
+        PRIMARY KEY (identity, signal_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX signal_identities_by_signal ON signal_identities (signal_id);
+      CREATE TABLE triage_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        signal_id TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        status TEXT,
+        resolution TEXT,
+        has_assignee INTEGER NOT NULL DEFAULT 0,
+        assignee TEXT,
+        note TEXT
+      );
+      CREATE INDEX triage_events_by_signal ON triage_events (signal_id, id);
+      ALTER TABLE signal_changes ADD COLUMN triage_json TEXT;
+
+      INSERT INTO signals (signal_id, rule_id, severity, host, last_seen_ms, signal_json, status, resolution, assignee, first_recorded_ms, last_recorded_ms, change_count)
+      SELECT c.signal_id, c.rule_id, json_extract(c.signal_json, '$.severity'), json_extract(c.signal_json, '$.host'),
+        coalesce(CAST(round((julianday(json_extract(c.signal_json, '$.lastSeen')) - 2440587.5) * 86400000) AS INTEGER), 0),
+        c.signal_json,
+        CASE WHEN json_extract(c.signal_json, '$.status') = 'suppressed' THEN 'suppressed' ELSE 'open' END, NULL, NULL,
+        (SELECT min(recorded_ms) FROM signal_changes WHERE signal_id = c.signal_id), c.recorded_ms,
+        (SELECT count(*) FROM signal_changes WHERE signal_id = c.signal_id)
+      FROM signal_changes c
+      WHERE c.seq = (SELECT max(seq) FROM signal_changes WHERE signal_id = c.signal_id) AND json_valid(c.signal_json)
+        AND json_type(c.signal_json, '$.severity') = 'text';
+      INSERT OR IGNORE INTO signal_identities (identity, signal_id)
+      SELECT g.value, s.signal_id FROM signals s, json_each(s.signal_json, '$.group') g
+      WHERE (g.key GLOB '@userIdentity.*' OR g.key GLOB 'userIdentity.*') AND g.type = 'text' AND g.value <> '';
+      INSERT OR IGNORE INTO signal_identities (identity, signal_id)
+      SELECT json_extract(a.value, '$.arn'), s.signal_id FROM signals s, json_each(s.signal_json, '$.actors') a
+      WHERE json_type(a.value, '$.arn') = 'text' AND json_extract(a.value, '$.arn') <> '';
+      INSERT INTO triage_events (signal_id, at_ms, actor, action, status)
+      SELECT signal_id, first_recorded_ms, 'trailhound', 'detected', status FROM signals ORDER BY first_recorded_ms, signal_id;
+    `,
+  },
+  {
+    version: 4,
+    description: 'the event index for investigation: pivot fields, compressed records, per-actor history',
+    sql: EVENT_INDEX_MIGRATION_SQL,
   },
 ];
 

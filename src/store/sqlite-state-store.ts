@@ -20,14 +20,21 @@ import type { SignalChange } from '../engine/types.js';
 import { parseNewValueHistory } from '../engine/new-value.js';
 import type { NewValueHistory } from '../engine/new-value.js';
 import { formatDiagnostic } from '../core/types.js';
+import type { Signal } from '../core/types.js';
 import { checkCheckpointStep, checkDoneObjects, checkEventTime, checkSeqs, checkStrings } from './checkpoint-check.js';
 import { judgeLock, lockedError, lockLostError, newLockHolder, registerHeldLock, startHeartbeat, unregisterHeldLock } from './lock.js';
 import type { LockHolder } from './lock.js';
 import { NEW_VALUE_HISTORY_FILE, fileNewValueHistoryStore } from './new-value-history.js';
 import { LOCK_TABLE_SQL, SQLITE_APPLICATION_ID, runMigrations, schemaVersionOf } from './sqlite-migrations.js';
-import { DEFAULT_LOCK_HEARTBEAT_MS, DEFAULT_LOCK_STALE_AFTER_MS, DEFAULT_REQUEST_RETENTION_MS, STATE_SCHEMA_VERSION } from './state-store.js';
-import type { CheckpointPart, CheckpointReceipt, CheckpointStep, DoneObject, PendingDelivery, PruneCounts, PruneHorizons, SeenEventId, StateStore, StateStoreCommonOptions, StoredSignalChange } from './state-store.js';
-import { isSignalChangeKind, parseStoredSignal } from './stored-signal.js';
+import { DEFAULT_LOCK_HEARTBEAT_MS, DEFAULT_LOCK_STALE_AFTER_MS, DEFAULT_REQUEST_RETENTION_MS, STATE_ERRORS, STATE_SCHEMA_VERSION } from './state-store.js';
+import type { CheckpointPart, CheckpointReceipt, CheckpointStep, DeliveryFailure, DoneObject, OutboxEntry, PendingDelivery, PruneCounts, PruneHorizons, SeenEventId, StateStore, StateStoreCommonOptions, StoredChangeKind, StoredSignalChange } from './state-store.js';
+import { isStoredChangeKind, parseStoredSignal } from './stored-signal.js';
+import { addSignalNote, applyTriageChange, deliveriesOf, fileEmittedSignal, findSignalIds, getStoredSignal, listSignals, parseChangeTriage, triageLog } from './sqlite-signal-triage.js';
+import { checkSignalFilter } from './signal-triage.js';
+import type { ActorHistory, EventPivots, EventQuery, EventSummary, EventWindow, HistoryActor, IndexedEvent, IndexedTimeRange, StoredEvent } from './event-index.js';
+import { checkIndexedEvents } from './event-index-support.js';
+import { SqliteEventIndex } from './sqlite-event-index.js';
+import type { SignalDetail, SignalFilter, StoredSignal, TriageChange, TriageState } from './signal-triage.js';
 
 /** The database file inside the state folder. */
 export const STATE_DB_FILE = 'trailhound.db';
@@ -59,7 +66,29 @@ interface ChangeRow {
   kind: string;
   signal_json: string;
   recorded_ms: number;
+  /** Schema 3; absent from the rows of queries that do not select it. */
+  triage_json?: string | null;
 }
+
+/** A change logged by a triage change (closed, or updated on reopen), with the triage state after it. */
+interface LoggedTriageChange {
+  readonly kind: StoredChangeKind;
+  readonly signal: Signal;
+  readonly triage: TriageState;
+}
+
+interface OutboxRow extends ChangeRow {
+  sink: string;
+  attempts: number;
+  next_attempt_ms: number;
+  last_error: string | null;
+  state: string;
+}
+
+/** The meta key holding the live runner's sinks (registerSinks). */
+const REGISTERED_SINKS_KEY = 'registered-sinks';
+
+const OUTBOX_COLUMNS = 'o.sink, c.seq, c.kind, c.signal_json, c.recorded_ms, c.triage_json, o.attempts, o.next_attempt_ms, o.last_error, o.state';
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -96,6 +125,7 @@ export async function openSqliteStateStore(options: SqliteStateStoreOptions): Pr
   }
 
   const holder = newLockHolder(now(), options.hostId);
+  const isShared = options.access === 'shared';
   let isLockTaken = false;
   // Once the store object exists, it owns the connection, the lock and the heartbeat: its close() releases them.
   let isHandedOver = false;
@@ -131,18 +161,21 @@ export async function openSqliteStateStore(options: SqliteStateStoreOptions): Pr
         );
       }
       db.exec(LOCK_TABLE_SQL);
+      if (isShared) return; // no lock: triage and reads beside a runner (WAL; writes wait on busy_timeout)
       const current = readLockRow(db);
       const verdict = judgeLock(current, { nowMs: now(), staleAfterMs: options.lockStaleAfterMs ?? DEFAULT_LOCK_STALE_AFTER_MS, me: holder });
       if (verdict === 'held' && current) throw lockedError(path, current, now());
       db.prepare('INSERT OR REPLACE INTO runner_lock (id, token, host_id, pid, acquired_ms, heartbeat_ms) VALUES (1, ?, ?, ?, ?, ?)').run(holder.token, holder.hostId, holder.pid, now(), now());
     }).immediate();
-    isLockTaken = true;
-    registerHeldLock(holder.token);
+    if (!isShared) {
+      isLockTaken = true;
+      registerHeldLock(holder.token);
+    }
     const reached = runMigrations(db, Math.min(options.schemaVersion ?? STATE_SCHEMA_VERSION, STATE_SCHEMA_VERSION));
     const store = new SqliteStateStore(db, path, reached, holder, options);
     isHandedOver = true;
     try {
-      await store.importLegacyHistory(options.dir);
+      if (!isShared) await store.importLegacyHistory(options.dir);
     } catch (error) {
       await store.close();
       throw error;
@@ -174,22 +207,30 @@ class SqliteStateStore implements StateStore {
   readonly #options: SqliteStateStoreOptions;
   readonly #statements = new Map<string, Database.Statement<unknown[]>>();
   readonly #stopHeartbeat: () => void;
+  /** Opened with `access: 'shared'`: no lock; only the writes open to every process are allowed. */
+  readonly #isShared: boolean;
+  readonly #prepare = (sql: string): Database.Statement<unknown[]> => this.#stmt(sql);
+  readonly #events: SqliteEventIndex;
   #isClosed = false;
   #isLockLost = false;
 
   constructor(db: Db, location: string, schemaVersion: number, holder: LockHolder, options: SqliteStateStoreOptions) {
     this.#db = db;
+    this.#events = new SqliteEventIndex(db);
     this.location = location;
     this.schemaVersion = schemaVersion;
     this.#holder = holder;
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#requestRetentionMs = options.requestRetentionMs ?? DEFAULT_REQUEST_RETENTION_MS;
-    this.#stopHeartbeat = startHeartbeat(
-      options.lockHeartbeatMs ?? DEFAULT_LOCK_HEARTBEAT_MS,
-      () => this.#db.transaction(() => this.#isLockOurs() && this.#stmt('UPDATE runner_lock SET heartbeat_ms = ? WHERE id = 1').run(this.#now()).changes === 1).immediate(),
-      () => this.#loseLock(),
-    );
+    this.#isShared = options.access === 'shared';
+    this.#stopHeartbeat = this.#isShared
+      ? () => undefined
+      : startHeartbeat(
+          options.lockHeartbeatMs ?? DEFAULT_LOCK_HEARTBEAT_MS,
+          () => this.#db.transaction(() => this.#isLockOurs() && this.#stmt('UPDATE runner_lock SET heartbeat_ms = ? WHERE id = 1').run(this.#now()).changes === 1).immediate(),
+          () => this.#loseLock(),
+        );
   }
 
   /** A prepared statement, prepared once (lazily: a store kept at an older schema lacks some tables). */
@@ -228,15 +269,24 @@ class SqliteStateStore implements StateStore {
     }
   }
 
-  /** One fenced write transaction: the lock is checked (and its heartbeat refreshed) first. */
-  #write<T>(what: string, fn: () => T): Promise<T> {
+  /**
+   * One fenced write transaction: the lock is checked (and its heartbeat refreshed) first. On a
+   * store opened with `access: 'shared'`, only writes marked `shared` run (unfenced: they hold no
+   * runner state); the others are refused with E_STATE_SHARED.
+   */
+  #write<T>(what: string, fn: () => T, access: 'runner' | 'shared' = 'runner'): Promise<T> {
     if (this.#isClosed) return Promise.reject(new TrailhoundError('E_STATE_CLOSED', `cannot ${what}: the state store ${this.location} is closed`));
+    if (this.#isShared && access === 'runner') {
+      return Promise.reject(new TrailhoundError(STATE_ERRORS.shared, `cannot ${what}: the state store ${this.location} was opened for shared access (beside a runner); only a runner (watch, serve, scan) can`));
+    }
     if (this.#isLockLost) return Promise.reject(lockLostError(this.location));
     try {
       const result = this.#db
         .transaction(() => {
-          if (!this.#isLockOurs()) throw this.#loseLock();
-          this.#stmt('UPDATE runner_lock SET heartbeat_ms = ? WHERE id = 1').run(this.#now());
+          if (!this.#isShared) {
+            if (!this.#isLockOurs()) throw this.#loseLock();
+            this.#stmt('UPDATE runner_lock SET heartbeat_ms = ? WHERE id = 1').run(this.#now());
+          }
           return fn();
         })
         .immediate();
@@ -277,23 +327,48 @@ class SqliteStateStore implements StateStore {
     );
   }
 
-  #logChanges(changes: readonly SignalChange[], sinks: readonly string[]): number[] {
-    const insert = this.#stmt('INSERT INTO signal_changes (signal_id, rule_id, kind, signal_json, recorded_ms) VALUES (?, ?, ?, ?, ?)');
+  /**
+   * Appends changes to the signal log with one outbox entry per sink. The engine's changes are also
+   * filed in the `signals` table (schema 3: triage), and each logged row records the triage state.
+   */
+  #logChanges(changes: readonly (SignalChange | LoggedTriageChange)[], sinks: readonly string[]): number[] {
+    const hasTriage = this.schemaVersion >= 3;
+    const insert = hasTriage
+      ? this.#stmt('INSERT INTO signal_changes (signal_id, rule_id, kind, signal_json, recorded_ms, triage_json) VALUES (?, ?, ?, ?, ?, ?)')
+      : this.#stmt('INSERT INTO signal_changes (signal_id, rule_id, kind, signal_json, recorded_ms) VALUES (?, ?, ?, ?, ?)');
     const enqueue = this.#stmt('INSERT INTO outbox (sink, seq) VALUES (?, ?) ON CONFLICT DO NOTHING');
     const at = this.#now();
     const seqs: number[] = [];
     for (const change of changes) {
-      const seq = Number(insert.run(change.signal.id, change.signal.ruleId, change.kind, JSON.stringify(change.signal), at).lastInsertRowid);
+      const values = [change.signal.id, change.signal.ruleId, change.kind, JSON.stringify(change.signal), at];
+      if (hasTriage) {
+        const triage = 'triage' in change ? change.triage : fileEmittedSignal(this.#prepare, change.signal, at, this.location);
+        values.push(JSON.stringify(triage));
+      }
+      const seq = Number(insert.run(...values).lastInsertRowid);
       seqs.push(seq);
       for (const sink of sinks) enqueue.run(sink, seq);
     }
     return seqs;
   }
 
+  /** The live runner's sinks (registerSinks), read inside the current transaction; a damaged list is none. */
+  #registeredSinksNow(): string[] {
+    const text: unknown = this.#stmt('SELECT value FROM meta WHERE key = ?').pluck().get(REGISTERED_SINKS_KEY);
+    if (typeof text !== 'string') return [];
+    try {
+      const value: unknown = JSON.parse(text);
+      return Array.isArray(value) ? value.filter((k): k is string => typeof k === 'string' && k !== '') : [];
+    } catch {
+      return [];
+    }
+  }
+
   #toStored(row: ChangeRow): StoredSignalChange {
     const where = `${this.location} signal change ${String(row.seq)}`;
-    if (!isSignalChangeKind(row.kind)) throw new TrailhoundError('E_STATE_READ', `${where}: unknown change kind ${JSON.stringify(row.kind)}; the state store is damaged`);
-    return { seq: row.seq, kind: row.kind, signal: parseStoredSignal(row.signal_json, where), recordedMs: row.recorded_ms };
+    if (!isStoredChangeKind(row.kind)) throw new TrailhoundError('E_STATE_READ', `${where}: unknown change kind ${JSON.stringify(row.kind)}; the state store is damaged`);
+    const triage = parseChangeTriage(row.triage_json, where);
+    return { seq: row.seq, kind: row.kind, signal: parseStoredSignal(row.signal_json, where), recordedMs: row.recorded_ms, ...(triage !== undefined ? { triage } : {}) };
   }
 
   async importLegacyHistory(dir: string): Promise<void> {
@@ -398,12 +473,14 @@ class SqliteStateStore implements StateStore {
   commitCheckpoint(step: CheckpointStep): Promise<CheckpointReceipt> {
     return this.#write('commit a checkpoint', () => {
       checkCheckpointStep(step);
+      checkIndexedEvents(step.indexedEvents ?? []);
       this.#hook('objects');
       this.#insertObjects(step.objectsDone ?? []);
       this.#hook('requests');
       this.#insertRequests(step.requestsDone ?? []);
       this.#hook('eventIds');
       this.#insertEventIds(step.eventIds ?? []);
+      if (step.indexedEvents !== undefined) this.#events.insert(step.indexedEvents);
       this.#hook('engineState');
       if (step.engineState !== undefined) this.#saveEngineState(step.engineState);
       this.#hook('signals');
@@ -417,7 +494,7 @@ class SqliteStateStore implements StateStore {
     const limit = options?.limit ?? -1;
     return this.#read('list pending deliveries', () => {
       const rows = this.#stmt(
-        "SELECT c.seq, c.kind, c.signal_json, c.recorded_ms FROM outbox o JOIN signal_changes c ON c.seq = o.seq WHERE o.sink = ? AND o.state = 'pending' ORDER BY o.seq LIMIT ?",
+        "SELECT c.seq, c.kind, c.signal_json, c.recorded_ms, c.triage_json FROM outbox o JOIN signal_changes c ON c.seq = o.seq WHERE o.sink = ? AND o.state = 'pending' ORDER BY o.seq LIMIT ?",
       ).all(sink, limit) as ChangeRow[];
       return rows.map((row) => ({ ...this.#toStored(row), sink }));
     });
@@ -430,11 +507,112 @@ class SqliteStateStore implements StateStore {
     });
   }
 
+  #toOutboxEntry(row: OutboxRow): OutboxEntry {
+    return { ...this.#toStored(row), sink: row.sink, attempts: row.attempts, nextAttemptMs: row.next_attempt_ms, lastError: row.last_error, state: row.state === 'dead' ? 'dead' : 'pending' };
+  }
+
+  dueDeliveries(sink: string, nowMs: number, options?: { readonly limit?: number }): Promise<OutboxEntry[]> {
+    const limit = options?.limit ?? -1;
+    return this.#read('list due deliveries', () => {
+      const rows = this.#stmt(
+        `SELECT ${OUTBOX_COLUMNS} FROM outbox o JOIN signal_changes c ON c.seq = o.seq WHERE o.sink = ? AND o.state = 'pending' AND o.next_attempt_ms <= ? ORDER BY o.seq LIMIT ?`,
+      ).all(sink, nowMs, limit) as OutboxRow[];
+      return rows.map((row) => this.#toOutboxEntry(row));
+    });
+  }
+
+  recordDeliveryFailure(sink: string, seqs: readonly number[], failure: DeliveryFailure): Promise<void> {
+    return this.#write('record a failed delivery', () => {
+      checkSeqs(seqs);
+      const isDead = 'isDead' in failure;
+      const next = 'nextAttemptMs' in failure ? failure.nextAttemptMs : 0;
+      if (!Number.isFinite(next)) throw new TrailhoundError(STATE_ERRORS.badCheckpoint, 'the next attempt time of a failed delivery must be a finite number');
+      this.#stmt(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_ms = ?, state = ? WHERE sink = ? AND state = 'pending' AND seq IN (SELECT value FROM json_each(?))",
+      ).run(failure.error, next, isDead ? 'dead' : 'pending', sink, JSON.stringify(seqs));
+    });
+  }
+
+  deadLetters(sink?: string): Promise<OutboxEntry[]> {
+    return this.#read('list dead letters', () => {
+      const rows = this.#stmt(
+        `SELECT ${OUTBOX_COLUMNS} FROM outbox o JOIN signal_changes c ON c.seq = o.seq WHERE o.state = 'dead' AND (? IS NULL OR o.sink = ?) ORDER BY o.seq, o.sink`,
+      ).all(sink ?? null, sink ?? null) as OutboxRow[];
+      return rows.map((row) => this.#toOutboxEntry(row));
+    });
+  }
+
+  requeueDeadLetters(sink?: string, seqs?: readonly number[]): Promise<number> {
+    return this.#write('requeue dead letters', () => {
+      if (seqs !== undefined) checkSeqs(seqs);
+      return this.#stmt(
+        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_ms = 0 WHERE state = 'dead' AND (? IS NULL OR sink = ?) AND (? IS NULL OR seq IN (SELECT value FROM json_each(?)))",
+      ).run(sink ?? null, sink ?? null, seqs === undefined ? null : 1, JSON.stringify(seqs ?? [])).changes;
+    }, 'shared'); // `trailhound deliveries requeue` runs beside the runner; the runner only touches pending entries.
+  }
+
+  registerSinks(keys: readonly string[]): Promise<void> {
+    return this.#write('register the sinks', () => {
+      checkStrings(keys, 'sink keys');
+      this.#stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(REGISTERED_SINKS_KEY, JSON.stringify([...new Set(keys)]));
+    });
+  }
+
+  registeredSinks(): Promise<string[]> {
+    return this.#read('read the registered sinks', () => {
+      const text: unknown = this.#stmt('SELECT value FROM meta WHERE key = ?').pluck().get(REGISTERED_SINKS_KEY);
+      if (typeof text !== 'string') return [];
+      const value: unknown = JSON.parse(text);
+      if (!Array.isArray(value) || !value.every((k): k is string => typeof k === 'string')) {
+        throw new TrailhoundError(STATE_ERRORS.read, `the registered sinks in ${this.location} are damaged; the state store is damaged`);
+      }
+      return value;
+    });
+  }
+
   signalHistory(signalId: string): Promise<StoredSignalChange[]> {
     return this.#read('read a signal history', () => {
-      const rows = this.#stmt('SELECT seq, kind, signal_json, recorded_ms FROM signal_changes WHERE signal_id = ? ORDER BY seq').all(signalId) as ChangeRow[];
+      const rows = this.#stmt('SELECT seq, kind, signal_json, recorded_ms, triage_json FROM signal_changes WHERE signal_id = ? ORDER BY seq').all(signalId) as ChangeRow[];
       return rows.map((row) => this.#toStored(row));
     });
+  }
+
+  // Signal triage (signal-triage.ts, sqlite-signal-triage.ts): writes open to shared access.
+
+  listSignals(filter: SignalFilter = {}): Promise<StoredSignal[]> {
+    return this.#read('list signals', () => {
+      checkSignalFilter(filter);
+      return listSignals(this.#prepare, filter, this.location);
+    });
+  }
+
+  getSignal(id: string): Promise<SignalDetail | undefined> {
+    return this.#read('read a signal', () => {
+      const stored = getStoredSignal(this.#prepare, id, this.location);
+      if (stored === undefined) return undefined;
+      const rows = this.#stmt('SELECT seq, kind, signal_json, recorded_ms, triage_json FROM signal_changes WHERE signal_id = ? ORDER BY seq').all(id) as ChangeRow[];
+      return { ...stored, history: rows.map((row) => this.#toStored(row)), triage: triageLog(this.#prepare, id, this.location), deliveries: deliveriesOf(this.#prepare, id) };
+    });
+  }
+
+  findSignalIds(prefix: string, options?: { readonly limit?: number }): Promise<string[]> {
+    return this.#read('find signal ids', () => findSignalIds(this.#prepare, prefix, options?.limit ?? 10));
+  }
+
+  updateTriage(id: string, change: TriageChange): Promise<StoredSignal> {
+    return this.#write(
+      "change a signal's triage",
+      () => {
+        const { stored, plan } = applyTriageChange(this.#prepare, id, change, this.#now(), this.location);
+        if (plan.emit !== undefined) this.#logChanges([{ kind: plan.emit, signal: stored.signal, triage: plan.state }], this.#registeredSinksNow());
+        return stored;
+      },
+      'shared',
+    );
+  }
+
+  addNote(id: string, actor: string, note: string): Promise<void> {
+    return this.#write('add a note to a signal', () => addSignalNote(this.#prepare, id, actor, note, this.#now(), this.location), 'shared');
   }
 
   prune(horizons: PruneHorizons): Promise<PruneCounts> {
@@ -445,8 +623,35 @@ class SqliteStateStore implements StateStore {
         requests: run('DELETE FROM requests_done WHERE expires_ms <= ?', horizons.requestsExpiredAtMs),
         objects: run('DELETE FROM objects_done WHERE done_ms < ?', horizons.objectsDoneBeforeMs),
         signalChanges: run('DELETE FROM signal_changes WHERE recorded_ms < ? AND seq NOT IN (SELECT seq FROM outbox)', horizons.signalChangesBeforeMs),
+        indexedEvents: horizons.indexedEventsBeforeMs === undefined ? 0 : this.#events.prune(horizons.indexedEventsBeforeMs),
       };
     });
+  }
+
+  // The event index (event-index.ts, sqlite-event-index.ts): writes are the runner's.
+
+  indexEvents(events: readonly IndexedEvent[]): Promise<number> {
+    return this.#write('index events', () => this.#events.insert(events));
+  }
+
+  queryEvents(query: EventQuery): Promise<StoredEvent[]> {
+    return this.#read('query indexed events', () => this.#events.query(query));
+  }
+
+  summarizeEvents(query: EventPivots & EventWindow): Promise<EventSummary> {
+    return this.#read('summarise indexed events', () => this.#events.summarize(query));
+  }
+
+  actorHistory(actor: HistoryActor, beforeMs: number): Promise<ActorHistory> {
+    return this.#read('read an actor history', () => this.#events.history(actor, beforeMs));
+  }
+
+  indexedTimeRange(): Promise<IndexedTimeRange> {
+    return this.#read('read the indexed time range', () => this.#events.timeRange());
+  }
+
+  pruneEvents(beforeEventTimeMs: number): Promise<number> {
+    return this.#write('prune indexed events', () => this.#events.prune(beforeEventTimeMs));
   }
 
   close(): Promise<void> {
@@ -455,7 +660,7 @@ class SqliteStateStore implements StateStore {
     this.#stopHeartbeat();
     unregisterHeldLock(this.#holder.token);
     try {
-      if (!this.#isLockLost) this.#db.prepare('DELETE FROM runner_lock WHERE token = ?').run(this.#holder.token);
+      if (!this.#isLockLost && !this.#isShared) this.#db.prepare('DELETE FROM runner_lock WHERE token = ?').run(this.#holder.token);
     } catch {
       // Left behind, the row names our pid, which is gone once we exit: the next opener takes over.
     }

@@ -12,9 +12,11 @@ import type { Signal } from '../core/types.js';
 import type { SignalChange } from '../engine/types.js';
 import type { NewValueHistory } from '../engine/new-value.js';
 import type { NewValueHistoryStore } from './new-value-history.js';
+import type { SignalTriageStore, TriageState } from './signal-triage.js';
+import type { EventIndexStore, IndexedEvent } from './event-index.js';
 
 /** The schema version this binary writes; a store with a higher one is refused (E_STATE_SCHEMA_NEWER). */
-export const STATE_SCHEMA_VERSION = 2;
+export const STATE_SCHEMA_VERSION = 4;
 
 /** Thrown error codes (TrailhoundError.code). */
 export const STATE_ERRORS = {
@@ -32,6 +34,8 @@ export const STATE_ERRORS = {
   closed: 'E_STATE_CLOSED',
   /** A checkpoint argument is malformed (a programming error of the caller). */
   badCheckpoint: 'E_STATE_CHECKPOINT',
+  /** A runner's write (checkpoint, engine state…) on a store opened with `access: 'shared'`. */
+  shared: 'E_STATE_SHARED',
 } as const;
 
 /** An input object that was processed completely (an S3 object, a local file). */
@@ -67,6 +71,8 @@ export interface CheckpointStep {
    * `markDelivered`. Empty or absent: the changes are only logged.
    */
   readonly deliverTo?: readonly string[];
+  /** The step's records for the event index (`trailhound investigate`), written in the same transaction; idempotent on eventId. */
+  readonly indexedEvents?: readonly IndexedEvent[];
 }
 
 export interface CheckpointReceipt {
@@ -74,19 +80,60 @@ export interface CheckpointReceipt {
   readonly changeSeqs: readonly number[];
 }
 
+/**
+ * The kinds of change in the signal log: the engine's `created` and `updated`, and `closed` when an
+ * analyst resolves or suppresses a signal (signal-triage.ts; reopening logs an `updated`).
+ */
+export type StoredChangeKind = SignalChange['kind'] | 'closed';
+
 /** One signal change as kept in the signal log. */
 export interface StoredSignalChange {
   /** Position in the log: increasing across the store's life, never reused. */
   readonly seq: number;
-  readonly kind: SignalChange['kind'];
+  readonly kind: StoredChangeKind;
   readonly signal: Signal;
-  /** Wall-clock time of the checkpoint that recorded it. */
+  /** Wall-clock time of the checkpoint (or triage change) that recorded it. */
   readonly recordedMs: number;
+  /** The signal's triage state when the change was recorded (absent on changes logged before schema 3). */
+  readonly triage?: TriageState;
 }
 
 /** An outbox entry: a logged change a sink has not confirmed yet. */
 export interface PendingDelivery extends StoredSignalChange {
   readonly sink: string;
+}
+
+/** An outbox entry with its delivery state (the delivery runner's view, src/pipeline/outbox-delivery.ts). */
+export interface OutboxEntry extends PendingDelivery {
+  /** Failed delivery attempts so far. */
+  readonly attempts: number;
+  /** Not to be tried before this (wall clock, epoch ms); 0 when never tried. */
+  readonly nextAttemptMs: number;
+  /** What the last failed attempt said. */
+  readonly lastError: string | null;
+  /** `dead`: given up after the attempt limit (or a permanent refusal); kept until requeued. */
+  readonly state: 'pending' | 'dead';
+}
+
+/** The outcome of a failed delivery attempt: try again later, or give up (dead letter). */
+export type DeliveryFailure = { readonly error: string; readonly nextAttemptMs: number } | { readonly error: string; readonly isDead: true };
+
+/**
+ * Delivery with retries: the outbox seen by the delivery runner of network sinks (webhook, Slack,
+ * PagerDuty, Security Hub). `pendingDeliveries` and `markDelivered` stay the basic protocol.
+ */
+export interface DeliveryOutboxStore {
+  /** The sink's pending entries due at `nowMs` (next attempt at or before it), oldest first (at most `limit`). */
+  dueDeliveries(sink: string, nowMs: number, options?: { readonly limit?: number }): Promise<OutboxEntry[]>;
+  /** One more failed attempt on each of `seqs` (pending entries of `sink`): retry at `nextAttemptMs`, or dead. */
+  recordDeliveryFailure(sink: string, seqs: readonly number[], failure: DeliveryFailure): Promise<void>;
+  /** Dead entries (of one sink, or all), oldest first. */
+  deadLetters(sink?: string): Promise<OutboxEntry[]>;
+  /** Dead entries (of one sink or all; only `seqs` when given) back to pending, due now, attempts reset. Returns how many. */
+  requeueDeadLetters(sink?: string, seqs?: readonly number[]): Promise<number>;
+  /** Remembers the live runner's sinks (replacing the previous list): later closed signals are queued for them. */
+  registerSinks(keys: readonly string[]): Promise<void>;
+  registeredSinks(): Promise<string[]>;
 }
 
 /** What `prune` forgets; every horizon is optional and a missing one prunes nothing of its kind. */
@@ -99,6 +146,8 @@ export interface PruneHorizons {
   readonly objectsDoneBeforeMs?: number;
   /** Forget logged signal changes recorded before this (wall clock), except those still pending delivery. */
   readonly signalChangesBeforeMs?: number;
+  /** Forget indexed events whose event time is before this (epoch ms; typically newest event time − the `--retain` period). */
+  readonly indexedEventsBeforeMs?: number;
 }
 
 export interface PruneCounts {
@@ -106,6 +155,7 @@ export interface PruneCounts {
   readonly requests: number;
   readonly objects: number;
   readonly signalChanges: number;
+  readonly indexedEvents: number;
 }
 
 /** Where a checkpoint is when a fault hook runs (tests): each part is written in this order. */
@@ -126,6 +176,13 @@ export interface StateStoreCommonOptions {
   readonly onLockLost?: (error: Error) => void;
   /** Identity of this machine in the lock (default: host name and boot id). Tests set another one. */
   readonly hostId?: string;
+  /**
+   * `runner` (default): the single-writer lock is taken (E_STATE_LOCKED while another runner holds
+   * it). `shared`: for commands that read the store or change triage while a runner may hold it
+   * (`trailhound signals`, `investigate`, `respond`): no lock; schema checks and migrations still
+   * run; the runner's own writes (checkpoints, engine state…) are refused with E_STATE_SHARED.
+   */
+  readonly access?: 'runner' | 'shared';
   /** Tests only: called before each part of a checkpoint is written; throwing aborts the checkpoint. */
   readonly faults?: { readonly beforeCheckpointPart?: (part: CheckpointPart) => void };
 }
@@ -134,7 +191,7 @@ export const DEFAULT_REQUEST_RETENTION_MS = 24 * 3_600_000;
 export const DEFAULT_LOCK_HEARTBEAT_MS = 5_000;
 export const DEFAULT_LOCK_STALE_AFTER_MS = 30_000;
 
-export interface StateStore {
+export interface StateStore extends DeliveryOutboxStore, SignalTriageStore, EventIndexStore {
   /** Where the store lives (a file path, `memory:`…), for messages. */
   readonly location: string;
   /** The schema version the store is at (STATE_SCHEMA_VERSION once opened by this binary). */

@@ -6,6 +6,7 @@ import { TrailhoundError } from '../core/errors.js';
 import type { Signal } from '../core/types.js';
 import type { SignalChange } from '../engine/types.js';
 import { signalSchema } from '../core/signal-schema.js';
+import type { StoredChangeKind } from './state-store.js';
 
 /** Every kind of signal change the engine emits. */
 export const SIGNAL_CHANGE_KINDS = ['created', 'updated'] as const satisfies readonly SignalChange['kind'][];
@@ -13,6 +14,13 @@ export const SIGNAL_CHANGE_KINDS = ['created', 'updated'] as const satisfies rea
 
 export function isSignalChangeKind(value: unknown): value is SignalChange['kind'] {
   return typeof value === 'string' && (SIGNAL_CHANGE_KINDS as readonly string[]).includes(value);
+}
+
+/** Every kind of change in the signal log: the engine's, and `closed` (a signal resolved or suppressed). */
+export const STORED_CHANGE_KINDS = [...SIGNAL_CHANGE_KINDS, 'closed'] as const satisfies readonly StoredChangeKind[];
+
+export function isStoredChangeKind(value: unknown): value is StoredChangeKind {
+  return typeof value === 'string' && (STORED_CHANGE_KINDS as readonly string[]).includes(value);
 }
 
 /**

@@ -461,7 +461,7 @@ export function describeStateStore(name: string, createLocation: () => StateStor
         await store.commitCheckpoint({ emittedSignals: [signalChange('new-logged')] });
 
         const counts = await store.prune({ eventTimeBeforeMs: T0 - HOUR, requestsExpiredAtMs: clock.now(), objectsDoneBeforeMs: T0 + HOUR, signalChangesBeforeMs: T0 + HOUR });
-        expect(counts).toEqual({ eventIds: 1, requests: 1, objects: 1, signalChanges: 1 });
+        expect(counts).toEqual({ eventIds: 1, requests: 1, objects: 1, signalChanges: 1, indexedEvents: 0 });
         expect(await store.seenEventIds(['old-event', 'new-event'])).toEqual(new Set(['new-event']));
         expect(await store.isObjectDone('s', 'old', 'e')).toBe(false);
         expect(await store.isObjectDone('s', 'new', 'e')).toBe(true);
@@ -475,7 +475,7 @@ export function describeStateStore(name: string, createLocation: () => StateStor
       it('prunes nothing without horizons', async () => {
         const { store } = await fresh();
         await store.rememberEventIds(['e'], 0);
-        expect(await store.prune({})).toEqual({ eventIds: 0, requests: 0, objects: 0, signalChanges: 0 });
+        expect(await store.prune({})).toEqual({ eventIds: 0, requests: 0, objects: 0, signalChanges: 0, indexedEvents: 0 });
         expect(await store.seenEventIds(['e'])).toEqual(new Set(['e']));
       });
     });
