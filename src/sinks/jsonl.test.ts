@@ -181,7 +181,7 @@ describe('--sink values', () => {
     expect(parsed.ok && parsed.value).toEqual(spec);
   });
 
-  it.each(['jsonl:', 'webhook:https://example.com', 'JSONL:x', ''])('%j is refused with E_SINK_SPEC and a hint', (text) => {
+  it.each(['jsonl:', 'webhook:ftp://example.com', 'kafka:topic', 'JSONL:x', ''])('%j is refused with E_SINK_SPEC and a hint', (text) => {
     const parsed = parseSinkSpec(text);
     expect(parsed.ok).toBe(false);
     expect(parsed.diagnostics[0]).toMatchObject({ code: 'E_SINK_SPEC', hint: expect.stringContaining('jsonl:PATH') as unknown });

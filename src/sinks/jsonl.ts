@@ -12,7 +12,8 @@
  * file is then a complete JSON document. The same changes are delivered again after the restart.
  *
  * File I/O goes through a small `JsonlFileSystem` interface (Node's by default), which tests replace
- * to hold or fail a step.
+ * to hold or fail a step. The `ocsf:PATH` sink (src/sinks/ocsf.ts) is this sink writing another line
+ * (`formatLine`).
  */
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -97,6 +98,10 @@ export interface JsonlSinkOptions {
   readonly fileMode?: number;
   /** File I/O; Node's by default. */
   readonly fileSystem?: JsonlFileSystem;
+  /** The line written for one change, ending with a line feed (default `signalLine`: the signal as JSON). */
+  readonly formatLine?: (change: SignalChange) => string;
+  /** The sink's kind in its name and messages (default `jsonl`; the OCSF sink says `ocsf`). */
+  readonly label?: string;
 }
 
 const LINE_FEED = 0x0a;
@@ -133,14 +138,22 @@ class JsonlSink implements SignalSink {
   constructor(
     private readonly path: string,
     private readonly handle: JsonlFileHandle,
+    private readonly formatLine: (change: SignalChange) => string,
+    label: string,
   ) {
-    this.name = `jsonl:${path}`;
+    this.name = `${label}:${path}`;
   }
 
   deliver(changes: readonly SignalChange[]): Promise<void> {
     if (this.isClosed) return Promise.reject(new TrailhoundError('E_SINK_CLOSED', `the sink ${this.name} is closed`));
     if (changes.length === 0) return this.queue.run(() => Promise.resolve());
-    const data = Buffer.from(changes.map(signalLine).join(''), 'utf8');
+    let data: Buffer;
+    try {
+      data = Buffer.from(changes.map((change) => this.formatLine(change)).join(''), 'utf8');
+    } catch (error) {
+      const failure = new TrailhoundError('E_SINK_WRITE', `cannot format signals for ${this.path}: ${errorText(error)}`, { cause: error });
+      return this.queue.run(() => Promise.reject(failure));
+    }
     return this.queue.run(async () => {
       try {
         await this.handle.append(data);
@@ -186,5 +199,5 @@ export async function openJsonlSink(options: JsonlSinkOptions): Promise<SignalSi
     await handle.close().catch(() => undefined);
     throw new TrailhoundError('E_SINK_OPEN', `cannot prepare ${path} for appending signals: ${errorText(error)}`, { cause: error });
   }
-  return new JsonlSink(path, handle);
+  return new JsonlSink(path, handle, options.formatLine ?? signalLine, options.label ?? 'jsonl');
 }

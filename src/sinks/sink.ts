@@ -15,8 +15,11 @@ import type { Signal } from '../core/types.js';
  * `SignalChange` (src/engine/types.ts), restated here because sinks may not import the engine.
  */
 export interface SignalChange {
-  readonly kind: 'created' | 'updated';
+  /** `closed`: an analyst resolved or suppressed the signal (`trailhound signals resolve …`). */
+  readonly kind: 'created' | 'updated' | 'closed';
   readonly signal: Signal;
+  /** The signal's triage state when the change was recorded, when the store knows it. */
+  readonly triage?: { readonly status: string; readonly resolution: string | null; readonly assignee: string | null };
 }
 
 export interface SignalSink {
