@@ -33,7 +33,7 @@ describe('loadConfig: good files', () => {
     { name: 'an empty mapping', text: '{}\n' },
   ])('reads $name as the empty configuration', ({ text }) => {
     const result = load(text);
-    expect(result.ok && result.value).toEqual({ environments: {}, suppressions: [] });
+    expect(result.ok && result.value).toEqual({ environments: {}, suppressions: [], sinks: [] });
   });
 
   it('reads the same configuration from JSON', () => {

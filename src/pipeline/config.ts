@@ -22,6 +22,8 @@ import type { EnvironmentSettings } from '../rules/environment.js';
 import { readRuleFile } from '../rules/read.js';
 import { checkSuppressionList } from '../rules/suppressions.js';
 import type { SuppressionEntry } from '../rules/suppressions.js';
+import type { SinkSpec } from '../sinks/spec.js';
+import { checkSinkConfig } from './sink-config.js';
 
 /** Every diagnostic of the config file itself; its `suppressions:` give the suppression codes too. */
 export const CONFIG_DIAGNOSTIC_CODES = {
@@ -36,6 +38,7 @@ export const configSchema = z.object({
   environments: z.record(z.string(), z.string().trim().min(1, 'an environment name must not be empty')).optional(),
   defaultEnvironment: z.string().trim().min(1, 'must not be empty').optional(),
   suppressions: z.unknown().optional(),
+  sinks: z.unknown().optional(),
 });
 
 /** What each field means (docs/configuration.md lists the same). */
@@ -43,6 +46,7 @@ export const CONFIG_FIELDS: Readonly<Record<keyof typeof configSchema.shape, str
   environments: 'Account id → environment name, for rules with decreaseCriticalityBasedOnEnv.',
   defaultEnvironment: 'The environment of accounts that environments does not list and whose events carry no env attribute.',
   suppressions: 'Suppression entries, as in a --suppressions file.',
+  sinks: 'Where watch and serve send signals (webhook, slack, pagerduty, jsonl, stdout), with their options; secrets by environment variable name (docs/outputs.md).',
 };
 
 const ACCOUNT_ID = /^\d{12}$/;
@@ -51,9 +55,11 @@ const DOCS = 'docs/configuration.md';
 export interface TrailhoundConfig {
   readonly environments: EnvironmentSettings;
   readonly suppressions: readonly SuppressionEntry[];
+  /** The `sinks:` list (src/pipeline/sink-config.ts); empty when absent. */
+  readonly sinks: readonly SinkSpec[];
 }
 
-export const EMPTY_CONFIG: TrailhoundConfig = { environments: {}, suppressions: [] };
+export const EMPTY_CONFIG: TrailhoundConfig = { environments: {}, suppressions: [], sinks: [] };
 
 /** Check and read a config file. Fails when any error was found; warnings come with the value. */
 export function loadConfig(file: { readonly path: string; readonly text: string }, now: number): Result<TrailhoundConfig> {
@@ -86,12 +92,13 @@ export function loadConfig(file: { readonly path: string; readonly text: string 
         });
       }
       const suppressions = checkSuppressionList(raw['suppressions'], ['suppressions'], reporter, now);
+      const sinks = checkSinkConfig(raw['sinks'], reporter);
       if (parsed.success) {
         const settings: EnvironmentSettings = {
           ...(parsed.data.environments !== undefined ? { environments: Object.fromEntries(Object.entries(parsed.data.environments).map(([k, v]) => [k, v.trim()])) } : {}),
           ...(parsed.data.defaultEnvironment !== undefined ? { defaultEnvironment: parsed.data.defaultEnvironment.trim() } : {}),
         };
-        config = { environments: settings, suppressions };
+        config = { environments: settings, suppressions, sinks };
       }
     }
   }

@@ -33,6 +33,7 @@ import type { LiveDetectionEngine, LiveEngineOptions } from '../engine/live-type
 import { DEFAULT_ALLOWED_LATENESS_MS } from '../engine/live-types.js';
 import type { SignalChange } from '../engine/types.js';
 import { normaliseRecord } from '../normalise/normalise.js';
+import { indexedEventsOf } from '../investigate/indexed-event.js';
 import { compileEnvironmentResolver } from '../rules/environment.js';
 import type { EnvironmentSettings } from '../rules/environment.js';
 import type { CompiledRule } from '../rules/model.js';
@@ -41,7 +42,10 @@ import type { SignalSink } from '../sinks/sink.js';
 import type { InputRecord, ReadDiagnostic } from '../sources/source.js';
 import type { DoneObject, SeenEventId, StateStore } from '../store/state-store.js';
 import { STATE_ERRORS } from '../store/state-store.js';
+import { DEFAULT_EVENT_RETENTION_MS } from '../store/event-index.js';
 import { readObjectRecords } from './live-read.js';
+import { startOutboxDelivery } from './outbox-delivery.js';
+import type { OutboxDelivery, OutboxEvent, OutboxSinkBinding, RetryPolicy } from './outbox-delivery.js';
 import type { ObjectRead } from './live-read.js';
 import type { LiveMetrics, RecordSourceLabel } from './metrics.js';
 
@@ -83,7 +87,19 @@ export interface LiveRuntimeOptions {
   readonly rules: readonly CompiledRule[];
   /** Open, locked; the caller closes it after `close()`. */
   readonly store: StateStore;
+  /** Local sinks (stdout, files), delivered in each step; a failure is fatal. */
   readonly sinks: readonly LiveSinkBinding[];
+  /**
+   * Network sinks (webhook, Slack, PagerDuty…), delivered through the store's outbox by their own
+   * loops (src/pipeline/outbox-delivery.ts) with retries: never in the step, never fatal.
+   */
+  readonly outboxSinks?: readonly OutboxSinkBinding[];
+  /** The outbox retry policy (per-sink settings override it). */
+  readonly outboxRetry?: Partial<RetryPolicy>;
+  /** How often the outbox loops look at the store unwoken (default 5 s). */
+  readonly outboxPollIntervalMs?: number;
+  /** Each outbox attempt's outcome (retries and dead letters are also reported through `onProblem`). */
+  readonly onOutboxEvent?: (event: OutboxEvent) => void;
   readonly metrics: LiveMetrics;
   /** Default 60 minutes. */
   readonly allowedLatenessMs?: number;
@@ -99,6 +115,8 @@ export interface LiveRuntimeOptions {
   readonly objectRetentionMs?: number;
   /** Logged signal changes older than this are forgotten (never while pending). Default 90 days. */
   readonly signalRetentionMs?: number;
+  /** Indexed events (`trailhound investigate`) older than this before the newest event time are forgotten (`--retain`). Default 30 days. */
+  readonly eventRetentionMs?: number;
   /** Cap on one JSON value, as `scan`'s. */
   readonly maxValueChars?: number;
   readonly hooks?: LiveRuntimeHooks;
@@ -174,6 +192,8 @@ export interface LiveRuntime {
   close(options?: { readonly drainTimeoutMs?: number }): Promise<{ readonly isDrained: boolean }>;
   readonly engine: LiveDetectionEngine;
   readonly stats: Readonly<LiveRuntimeStats>;
+  /** The delivery runner of the network sinks (undefined without any). */
+  readonly outbox: OutboxDelivery | undefined;
 }
 
 function describe(error: unknown): string {
@@ -219,6 +239,7 @@ class Runtime implements LiveRuntime {
   private readonly now: () => number;
   private readonly tracker: SuppressionTracker | undefined;
   private readonly engineOptions: LiveEngineOptions;
+  outbox: OutboxDelivery | undefined;
 
   constructor(
     private readonly options: LiveRuntimeOptions,
@@ -343,11 +364,15 @@ class Runtime implements LiveRuntime {
     const { store, metrics } = this.options;
     // Normalise.
     const events: TrailEvent[] = [];
+    /** Each event's record, for the event index. */
+    const recordOf = new Map<TrailEvent, InputRecord>();
     let bad = 0;
     for (const record of input.records) {
       const result = normaliseRecord(record.value, record.origin);
-      if (result.ok) events.push(result.event);
-      else {
+      if (result.ok) {
+        events.push(result.event);
+        recordOf.set(result.event, record);
+      } else {
         bad++;
         this.problem({ code: result.code, source: `${record.origin.source} record ${record.origin.index}`, message: result.message });
       }
@@ -390,7 +415,8 @@ class Runtime implements LiveRuntime {
         eventIds,
         engineState,
         emittedSignals: delivered,
-        deliverTo: this.options.sinks.map((s) => s.key),
+        deliverTo: this.sinkKeys(),
+        indexedEvents: indexedEventsOf(fresh.map((e) => recordOf.get(e))),
       });
       seqs = receipt.changeSeqs;
       this.lastCommitted = engineState;
@@ -421,12 +447,43 @@ class Runtime implements LiveRuntime {
     const info: StepInfo = { step: this.stats.steps, changes: delivered.length };
     await this.options.hooks?.afterCommit?.(info);
 
-    if (delivered.length > 0) await this.deliver(delivered, seqs, info);
+    if (delivered.length > 0) {
+      this.outbox?.wake();
+      await this.deliver(delivered, seqs, info);
+    }
     await this.options.hooks?.afterDeliver?.(info);
     await this.maybePrune();
   }
 
-  /** Delivers to every sink and marks each delivered; a failure is fatal. */
+  /** Every sink's outbox key: the local ones, then the network ones. */
+  sinkKeys(): string[] {
+    return [...this.options.sinks.map((s) => s.key), ...(this.options.outboxSinks ?? []).map((s) => s.key)];
+  }
+
+  /** Starts the network sinks' delivery loops (after the local redelivery, before any new step). */
+  startOutbox(): void {
+    const outboxSinks = this.options.outboxSinks ?? [];
+    if (outboxSinks.length === 0) return;
+    this.outbox = startOutboxDelivery({
+      store: this.options.store,
+      sinks: outboxSinks,
+      ...(this.options.outboxRetry !== undefined ? { retry: this.options.outboxRetry } : {}),
+      ...(this.options.outboxPollIntervalMs !== undefined ? { pollIntervalMs: this.options.outboxPollIntervalMs } : {}),
+      ...(this.options.now !== undefined ? { now: this.options.now } : {}),
+      onEvent: (event) => {
+        this.options.onOutboxEvent?.(event);
+        if (event.type === 'retry') {
+          this.problem({ code: 'E_SINK_RETRY', source: event.sink, message: `${event.count} signal change(s) not delivered (attempt ${event.attempts}): ${event.error}; retried at ${new Date(event.nextAttemptMs).toISOString()}` });
+        } else if (event.type === 'dead') {
+          this.problem({ code: 'E_SINK_DEAD', source: event.sink, message: `${event.count} signal change(s) given up after ${event.attempts} attempt(s): ${event.error}; see trailhound signals, and requeue them once the sink works` });
+        } else if (event.type === 'problem') {
+          this.problem({ code: 'E_SINK_OUTBOX', source: event.sink, message: event.error });
+        }
+      },
+    });
+  }
+
+  /** Delivers to every local sink and marks each delivered; a failure is fatal (network sinks are the outbox runner's). */
   private async deliver(changes: readonly SignalChange[], seqs: readonly number[], info: StepInfo): Promise<void> {
     try {
       await Promise.all(this.options.sinks.map(({ sink }) => sink.deliver(changes)));
@@ -462,6 +519,7 @@ class Runtime implements LiveRuntime {
         requestsExpiredAtMs: now,
         objectsDoneBeforeMs: now - (this.options.objectRetentionMs ?? 14 * DAY_MS),
         signalChangesBeforeMs: now - (this.options.signalRetentionMs ?? 90 * DAY_MS),
+        ...(newest !== null ? { indexedEventsBeforeMs: Math.min(newest, now) - (this.options.eventRetentionMs ?? DEFAULT_EVENT_RETENTION_MS) } : {}),
       });
     } catch (error) {
       if (isFatalStoreError(error)) this.die(error instanceof Error ? error : new Error(String(error)));
@@ -474,7 +532,7 @@ class Runtime implements LiveRuntime {
     for (const { key, sink } of this.options.sinks) {
       const pending = await this.options.store.pendingDeliveries(key);
       if (pending.length === 0) continue;
-      await sink.deliver(pending.map((p) => ({ kind: p.kind, signal: p.signal })));
+      await sink.deliver(pending.map((p) => ({ kind: p.kind, signal: p.signal, ...(p.triage !== undefined ? { triage: p.triage } : {}) })));
       await this.options.store.markDelivered(
         key,
         pending.map((p) => p.seq),
@@ -493,6 +551,18 @@ class Runtime implements LiveRuntime {
       });
       isDrained = await Promise.race([this.tail.then(() => true as const), deadline]);
       clearTimeout(timer);
+    }
+    if (this.outbox !== undefined) {
+      // What is due before the drain deadline is delivered first (`watch --once` delivers what it found,
+      // and retries what a restart found in backoff if its time comes before the deadline); attempts
+      // under way finish; what is left (due later, or past the deadline) stays in the outbox.
+      const drainMs = options.drainTimeoutMs ?? 10_000;
+      const startedMs = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.outbox.settled(startedMs + drainMs), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+      clearTimeout(timer);
+      const outboxClosed = await this.outbox.close({ timeoutMs: Math.max(1000, drainMs - (Date.now() - startedMs)) });
+      if (!outboxClosed.isDrained) this.problem({ code: 'E_SINK_CLOSE', source: 'outbox', message: 'a network sink was still delivering at the drain deadline; its changes stay in the outbox for the next start' });
     }
     const results = await Promise.allSettled(this.options.sinks.map((s) => s.sink.close()));
     for (const r of results) if (r.status === 'rejected') this.problem({ code: 'E_LIVE_SINK_CLOSE', source: 'sinks', message: describe(r.reason) });
@@ -534,5 +604,8 @@ export async function openLiveRuntime(options: LiveRuntimeOptions): Promise<Live
   }
   const runtime = new Runtime(options, engine, engineOptions);
   await runtime.redeliver();
+  // Closed signals (trailhound signals resolve …) are queued for the sinks of the live runner.
+  await options.store.registerSinks(runtime.sinkKeys());
+  runtime.startOutbox();
   return runtime;
 }
