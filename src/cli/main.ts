@@ -9,11 +9,20 @@ import { loadDetectionSetup, signalsToShow } from './scan-settings.js';
 import { openSqliteStateStore } from '../store/sqlite-state-store.js';
 import { newValueHistoryStoreOf } from '../store/state-store.js';
 import { isBuiltinRuleFile } from './rule-files.js';
+import { indexedEventsOf } from '../investigate/indexed-event.js';
+import { DEFAULT_EVENT_RETENTION_MS } from '../store/event-index.js';
+import { parseDuration } from '../pipeline/live-options.js';
 import { escapeForTerminal, renderJson, renderJsonl, renderSummary, renderTable } from './render.js';
 import { registerRulesCommand } from './rules-command.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerWatchCommand } from './watch-command.js';
+import { registerSignalsCommand } from './signals-command.js';
+import { recordScanSignals } from '../store/signal-triage.js';
+import { registerInvestigateCommand } from './investigate-command.js';
+import { registerRespondCommand } from './respond-command.js';
 import { collectRepeatable } from './options.js';
+import { deliverScanSignals, parseScanSinks } from './scan-sinks.js';
+import { registerDeliveriesCommand } from './deliveries-command.js';
 
 /** Where the CLI writes; injectable so tests can run commands in-process. */
 export interface CliIo {
@@ -42,9 +51,12 @@ interface ScanFlags {
   showSuppressed?: boolean;
   threads?: string;
   prefilter: boolean;
+  sink?: string[];
+  index: boolean;
+  retain?: string;
 }
 
-function packageVersion(): string {
+export function packageVersion(): string {
   const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   return typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string' ? pkg.version : '0.0.0';
 }
@@ -68,6 +80,7 @@ Examples:
   trailhound scan logs/ -r my-rules/ --no-default-rules
   trailhound scan today/ --state ~/.trailhound   # new_value rules remember earlier scans
   trailhound scan logs/ --config trailhound.yaml --suppressions suppressions.yaml --show-suppressed
+  trailhound scan logs/ --sink slack:env:SLACK_WEBHOOK_URL   # also post each signal to Slack
 `;
 
 async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promise<number> {
@@ -76,6 +89,7 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
     throw new UsageError(`--fail-on must be one of ${SEVERITIES.join(', ')} (got "${flags.failOn}")`);
   }
   const failOn: Severity | undefined = flags.failOn;
+  const sinkSpecs = parseScanSinks(flags.sink);
   const threads = flags.threads === undefined ? defaultThreads() : Number(flags.threads);
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new UsageError(`--threads must be a whole number from 1 to 256 (got "${flags.threads}")`);
   const quiet = flags.quiet === true;
@@ -91,7 +105,10 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
   const showProgress = flags.progress && !quiet && io.stderr.isTTY === true;
   let problems = 0;
   // --state DIR: DIR/trailhound.db (docs/state.md), locked for the scan's duration.
+  const eventRetentionMs = flags.retain === undefined ? DEFAULT_EVENT_RETENTION_MS : parseDuration(flags.retain, '--retain', 3653 * 86_400_000);
   const stateStore = flags.state !== undefined ? await openSqliteStateStore({ dir: flags.state }) : undefined;
+  const indexStore = stateStore !== undefined && flags.index ? stateStore : undefined;
+  let newestIndexedMs: number | undefined;
   const result = await runScan({
     paths,
     rules,
@@ -101,6 +118,16 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
     ...(plan ? { suppressions: plan } : {}),
     ...(settings.environments ? { environments: settings.environments } : {}),
     ...(stateStore ? { newValueHistory: newValueHistoryStoreOf(stateStore) } : {}),
+    ...(indexStore
+      ? {
+          // Every record read goes into the event index for `trailhound investigate` (docs/investigate.md).
+          onRecords: async (records) => {
+            const events = indexedEventsOf(records.map((r) => ({ value: r.value, text: r.text ?? JSON.stringify(r.value) })));
+            for (const e of events) if (newestIndexedMs === undefined || e.eventTimeMs > newestIndexedMs) newestIndexedMs = e.eventTimeMs;
+            await indexStore.indexEvents(events);
+          },
+        }
+      : {}),
     onProblem: (p) => {
       problems++;
       const where = p.index !== undefined ? ` record ${p.index}` : p.byteOffset !== undefined ? ` byte ${p.byteOffset}` : '';
@@ -115,7 +142,17 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
           },
         }
       : {}),
-  }).finally(() => stateStore?.close());
+  })
+    .then(async (scanned) => {
+      // The scan's signals are kept in the store too, for `trailhound signals` (docs/triage.md).
+      if (indexStore && newestIndexedMs !== undefined) await indexStore.pruneEvents(newestIndexedMs - eventRetentionMs);
+      if (stateStore) {
+        const recorded = await recordScanSignals(stateStore, signalsToShow(scanned, true));
+        if (recorded.created + recorded.updated > 0) note(`recorded ${recorded.created} new and ${recorded.updated} updated signal(s) in ${stateStore.location} (trailhound signals --state DIR)\n`);
+      }
+      return scanned;
+    })
+    .finally(() => stateStore?.close());
   if (showProgress) io.stderr.write('\r\x1b[K');
   // Built-in rules that run on every event do so by design (root activity, stolen credentials);
   // the warning is for the rules a user brings.
@@ -130,6 +167,12 @@ async function scanCommand(paths: string[], flags: ScanFlags, io: CliIo): Promis
   else if (format === 'json') io.stdout.write(renderJson(shown));
   else io.stdout.write(renderJsonl(shown));
   note(renderSummary(result.summary));
+  // --sink: the reported signals also go to each sink (docs/outputs.md).
+  const undelivered = await deliverScanSignals(sinkSpecs, signals, { env: process.env, productVersion: packageVersion(), stderr: io.stderr });
+  if (undelivered > 0) {
+    io.stderr.write(`trailhound: ${undelivered} signal delivery(ies) to --sink failed (see the problems above)\n`);
+    return EXIT_ERROR;
+  }
 
   if (flags.strict === true && problems > 0) {
     io.stderr.write(`trailhound: --strict: ${problems} bad input(s)\n`);
@@ -165,9 +208,12 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--config <file>', 'read a config file: account environments and suppressions (docs/configuration.md)')
     .option('--suppressions <file>', 'read suppression entries from a YAML file (repeatable; docs/suppressions.md)', collectRepeatable)
     .option('--show-suppressed', 'also print suppressed signals, marked status: suppressed with their reason')
-    .option('--state <dir>', 'keep what new_value rules learn in DIR/trailhound.db between scans (default: every scan learns afresh; docs/state.md)')
+    .option('--state <dir>', 'keep what new_value rules learn, the signals raised (trailhound signals) and an index of every record read (trailhound investigate) in DIR/trailhound.db (default: every scan learns afresh; docs/state.md)')
+    .option('--no-index', 'with --state: do not index the records for trailhound investigate (indexing parses every record in one thread: a scan with --state is slower)')
+    .option('--retain <duration>', 'with --state: how long indexed events are kept, back from the newest event time (default 30d; docs/investigate.md)')
     .option('--threads <n>', `read files with N threads side by side (default: the number of cores, here ${defaultThreads()}); 1 reads in one thread; the results are the same`)
     .option('--no-prefilter', 'parse every record, even those no rule can match (slower; the results are the same)')
+    .option('--sink <spec>', 'also send the signals to jsonl:PATH, ocsf:PATH, webhook:URL, slack:URL, pagerduty:ROUTING_KEY or securityhub[:REGION] (repeatable; a URL or key may be env:NAME; docs/outputs.md)', collectRepeatable)
     .addHelpText('after', SCAN_HELP)
     .action(async (paths: string[], flags: ScanFlags) => {
       setExit(await scanCommand(paths, flags, io));
@@ -176,6 +222,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   registerRulesCommand(program, io, setExit);
   registerWatchCommand(program, io, setExit);
   registerServeCommand(program, io, setExit);
+  registerDeliveriesCommand(program, io, setExit);
+  registerSignalsCommand(program, io, setExit);
+  registerInvestigateCommand(program, io, setExit);
+  registerRespondCommand(program, io, setExit);
   return program;
 }
 

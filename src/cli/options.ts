@@ -19,6 +19,11 @@ export function addDetectionOptions(command: Command): Command {
 export function addLiveOptions(command: Command): Command {
   command.option('--state <dir>', 'where checkpoints, deduplication and the detection state are kept (required)');
   return addDetectionOptions(command)
-    .option('--sink <spec>', 'where signals go: stdout or jsonl:PATH (repeatable; default stdout)', collectRepeatable)
-    .option('--allowed-lateness <duration>', 'how far behind the newest event time late records still complete a sequence (default 60m)');
+    .option(
+      '--sink <spec>',
+      'where signals go: stdout, jsonl:PATH, webhook:URL, slack:URL, pagerduty:ROUTING_KEY (a URL or key may be env:NAME; repeatable; default stdout, or the config file\'s sinks; docs/outputs.md)',
+      collectRepeatable,
+    )
+    .option('--allowed-lateness <duration>', 'how far behind the newest event time late records still complete a sequence (default 60m)')
+    .option('--retain <duration>', 'how long indexed events are kept for `trailhound investigate`, back from the newest event time (default 30d; docs/investigate.md)');
 }

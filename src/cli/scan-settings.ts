@@ -13,6 +13,7 @@ import type { CompiledRule } from '../rules/model.js';
 import { loadSuppressions, planSuppressions } from '../rules/suppressions.js';
 import type { SuppressionEntry, SuppressionPlan } from '../rules/suppressions.js';
 import { loadConfig } from '../pipeline/config.js';
+import type { SinkSpec } from '../sinks/spec.js';
 import { BUILTIN_RULES_DIR, loadRuleFiles } from './rule-files.js';
 
 export interface ScanSettings {
@@ -20,6 +21,8 @@ export interface ScanSettings {
   readonly environments?: EnvironmentSettings;
   /** The config file's entries, then each --suppressions file's, in order. */
   readonly suppressions: readonly SuppressionEntry[];
+  /** The config file's `sinks:` (watch and serve deliver to them with their --sink values). */
+  readonly sinks?: readonly SinkSpec[];
   readonly diagnostics: readonly Diagnostic[];
 }
 
@@ -38,6 +41,7 @@ export async function loadScanSettings(options: { readonly config?: string | und
   const diagnostics: Diagnostic[] = [];
   const suppressions: SuppressionEntry[] = [];
   let environments: EnvironmentSettings | undefined;
+  let sinks: readonly SinkSpec[] = [];
   if (options.config !== undefined) {
     const file = await readText(options.config, 'E_CONFIG_PATH', 'config file', diagnostics);
     if (file) {
@@ -45,6 +49,7 @@ export async function loadScanSettings(options: { readonly config?: string | und
       diagnostics.push(...loaded.diagnostics);
       if (loaded.ok) {
         suppressions.push(...loaded.value.suppressions);
+        sinks = loaded.value.sinks;
         const { environments: map, defaultEnvironment } = loaded.value.environments;
         if ((map !== undefined && Object.keys(map).length > 0) || defaultEnvironment !== undefined) environments = loaded.value.environments;
       }
@@ -58,7 +63,7 @@ export async function loadScanSettings(options: { readonly config?: string | und
   const loaded = loadSuppressions(files, options.now);
   diagnostics.push(...loaded.diagnostics);
   suppressions.push(...loaded.entries);
-  return { ...(environments !== undefined ? { environments } : {}), suppressions, diagnostics };
+  return { ...(environments !== undefined ? { environments } : {}), suppressions, ...(sinks.length > 0 ? { sinks } : {}), diagnostics };
 }
 
 /**

@@ -103,7 +103,7 @@ export async function runServeCommand(flags: ServeFlags, io: CliIo, context: Liv
   let setup: LiveSetup | undefined;
   let server: IntakeServer | undefined;
   try {
-    setup = await prepareLive('serve', flags, io, context.hooks);
+    setup = await prepareLive('serve', flags, io, context.hooks, context.env);
     if (setup === undefined) return EXIT_ERROR;
     const live = setup;
     const { runtime } = live;

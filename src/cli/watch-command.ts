@@ -20,10 +20,13 @@ import type { EnvironmentSettings } from '../rules/environment.js';
 import type { CompiledRule } from '../rules/model.js';
 import { createIntakeServer } from '../server/intake-server.js';
 import type { IntakeServer } from '../server/intake-server.js';
-import { openSink, parseSinkSpec } from '../sinks/spec.js';
+import type { OutboxSinkBinding } from '../pipeline/outbox-delivery.js';
+import { isOutboxSink, openSink, outboxBatchSizeOf, parseSinkSpec, sinkKeyOf } from '../sinks/spec.js';
 import type { StateStore } from '../store/state-store.js';
+import { DEFAULT_EVENT_RETENTION_MS } from '../store/event-index.js';
 import { openSqliteStateStore } from '../store/sqlite-state-store.js';
 import type { CliIo } from './main.js';
+import { packageVersion } from './main.js';
 import { escapeForTerminal } from './render.js';
 import { loadDetectionSetup } from './scan-settings.js';
 import { addLiveOptions, collectRepeatable } from './options.js';
@@ -39,6 +42,7 @@ export interface LiveFlags {
   suppressions?: string[];
   state?: string;
   allowedLateness?: string;
+  retain?: string;
   sink?: string[];
   drainTimeout?: string;
   quiet?: boolean;
@@ -86,7 +90,7 @@ export interface LiveSetup {
 }
 
 /** Loads rules and settings, opens the store, the sinks and the runtime. Throws UsageError / TrailhoundError; returns undefined after printing rule or config errors. */
-export async function prepareLive(command: 'watch' | 'serve', flags: LiveFlags, io: CliIo, hooks?: LiveRuntimeHooks): Promise<LiveSetup | undefined> {
+export async function prepareLive(command: 'watch' | 'serve', flags: LiveFlags, io: CliIo, hooks?: LiveRuntimeHooks, env: Readonly<Record<string, string | undefined>> = process.env): Promise<LiveSetup | undefined> {
   if (flags.state === undefined || flags.state.trim() === '') {
     throw new UsageError(`${command} needs --state DIR: the folder where checkpoints, deduplication and the detection state are kept, so that a restart loses nothing and repeats nothing (e.g. --state /var/lib/trailhound)`);
   }
@@ -94,10 +98,11 @@ export async function prepareLive(command: 'watch' | 'serve', flags: LiveFlags, 
   const allowedLatenessMs = flags.allowedLateness === undefined ? DEFAULT_ALLOWED_LATENESS_MS : parseDuration(flags.allowedLateness, '--allowed-lateness');
   if (allowedLatenessMs > MAX_ALLOWED_LATENESS_MS) throw new UsageError('--allowed-lateness may be at most 7d');
   const drainTimeoutMs = flags.drainTimeout === undefined ? 10_000 : parseDuration(flags.drainTimeout, '--drain-timeout');
-  const specs = (flags.sink ?? ['stdout']).map((text) => {
+  const eventRetentionMs = flags.retain === undefined ? DEFAULT_EVENT_RETENTION_MS : parseDuration(flags.retain, '--retain', 3653 * 86_400_000);
+  const flagSpecs = (flags.sink ?? []).map((text) => {
     const parsed = parseSinkSpec(text);
-    if (!parsed.ok) throw new UsageError(parsed.diagnostics.map((d) => `${d.message}${d.hint ? ` (${d.hint})` : ''}`).join('; '));
-    return parsed.value.kind === 'jsonl' ? { kind: 'jsonl' as const, path: resolve(parsed.value.path) } : parsed.value;
+    if (!parsed.ok) throw new UsageError(parsed.diagnostics.map((d) => `--sink: ${d.message}${d.hint ? ` (${d.hint})` : ''}`).join('; '));
+    return parsed.value;
   });
   const quiet = flags.quiet === true;
   const note = (text: string): void => {
@@ -112,26 +117,46 @@ export async function prepareLive(command: 'watch' | 'serve', flags: LiveFlags, 
   if (setup === undefined) return undefined;
   const { rules, settings, plan } = setup;
   const environments: EnvironmentSettings | undefined = settings.environments;
+  // --sink values and the config file's sinks; stdout when neither names one.
+  const allSpecs = [...flagSpecs, ...(settings.sinks ?? [])];
+  const specs = (allSpecs.length > 0 ? allSpecs : [{ kind: 'stdout' as const }]).map((spec) => (spec.kind === 'jsonl' ? { ...spec, path: resolve(spec.path) } : spec));
+  const keyed = specs.map((spec) => {
+    try {
+      return { spec, key: sinkKeyOf(spec, env) };
+    } catch (error) {
+      throw new UsageError(`sink ${spec.kind}: ${error instanceof Error ? error.message : String(error)} (set it, or change the sink's configuration; docs/outputs.md)`);
+    }
+  });
+  const repeated = keyed.find((k, i) => keyed.findIndex((other) => other.key === k.key) !== i);
+  if (repeated !== undefined) throw new UsageError(`the sink ${repeated.key} is given twice (--sink and the config file together name each sink once)`);
+  const productVersion = packageVersion();
 
   const metrics = createLiveMetrics();
   const store = await openSqliteStateStore({ dir: stateDir });
   const sinks: LiveSinkBinding[] = [];
+  const outboxSinks: OutboxSinkBinding[] = [];
   let runtime: LiveRuntime;
   try {
-    for (const spec of specs) {
-      if (spec.kind === 'stdout') {
+    for (const { spec, key } of keyed) {
+      if (isOutboxSink(spec)) {
+        const retry = 'retry' in spec ? spec.retry : undefined;
+        const batchSize = outboxBatchSizeOf(spec);
+        outboxSinks.push({ key, open: () => openSink(spec, { env, productVersion }), ...(retry !== undefined ? { retry } : {}), ...(batchSize !== undefined ? { batchSize } : {}) });
+      } else if (spec.kind === 'stdout') {
         const stream = io.stdout instanceof Writable ? io.stdout : undefined;
-        sinks.push({ key: 'stdout', sink: await openSink(spec, stream !== undefined ? { stdout: { stream } } : {}) });
+        sinks.push({ key, sink: await openSink(spec, stream !== undefined ? { stdout: { stream } } : {}) });
       } else {
-        sinks.push({ key: `jsonl:${spec.path}`, sink: await openSink(spec) });
+        sinks.push({ key, sink: await openSink(spec, { env, productVersion }) });
       }
     }
     runtime = await openLiveRuntime({
       rules,
       store,
       sinks,
+      outboxSinks,
       metrics,
       allowedLatenessMs,
+      eventRetentionMs,
       ...(environments !== undefined ? { environments } : {}),
       ...(plan !== undefined ? { suppressions: plan } : {}),
       onProblem: report,
@@ -150,7 +175,7 @@ export async function prepareLive(command: 'watch' | 'serve', flags: LiveFlags, 
     metrics,
     stateDir,
     drainTimeoutMs,
-    sinkKeys: sinks.map((s) => s.key),
+    sinkKeys: keyed.map((s) => s.key),
     rules,
     note,
     report,
@@ -255,7 +280,7 @@ export async function runWatchCommand(targetText: string | undefined, flags: Wat
   let setup: LiveSetup | undefined;
   let metricsServer: { server: IntakeServer; url: string } | undefined;
   try {
-    setup = await prepareLive('watch', flags, io, context.hooks);
+    setup = await prepareLive('watch', flags, io, context.hooks, context.env);
     if (setup === undefined) return EXIT_ERROR;
     const live = setup;
     let isReady = false;
@@ -323,6 +348,10 @@ Examples:
   trailhound watch s3://my-trail-bucket/team --state /var/lib/trailhound --since 2h --sink jsonl:/var/log/trailhound/signals.jsonl
   trailhound watch sqs://https://sqs.us-east-1.amazonaws.com/123456789012/trail-logs --state ./state
   trailhound watch ./AWSLogs --state ./state --once
+  SLACK_URL=https://hooks.slack.com/services/… trailhound watch s3://bucket --state ./state --sink jsonl:signals.jsonl --sink slack:env:SLACK_URL
+Network sinks (webhook:, slack:, pagerduty:) are delivered from the state store's outbox with retries;
+one that is down never stops detection (docs/outputs.md). A webhook is signed when
+TRAILHOUND_WEBHOOK_SECRET is set.
   trailhound watch s3://bucket --state ./state --accounts 111122223333 --regions us-east-1,eu-west-1 --metrics-listen 127.0.0.1:9464
 `;
 

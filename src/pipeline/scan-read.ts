@@ -59,6 +59,12 @@ export interface ScanReadSink {
    * the positions in `ruleSpecs` of the rules it matched (its fields may hold only what they read).
    */
   event(event: TrailEvent, matched?: readonly number[]): void;
+  /**
+   * Every record that was parsed and normalised, as read (`text`: its JSON text when it is the
+   * text as written, else undefined), before `event`. Only in the main thread: a scan that needs
+   * every record (`scan --state`, indexing events) reads with one thread and no prefilter.
+   */
+  record?(value: unknown, text: string | undefined): void;
   problem(problem: ReadDiagnostic): void;
   /** Called after each piece of input (a chunk, or a worker's batch), for progress. */
   progress?(stats: ScanReadStats): void;
@@ -170,7 +176,10 @@ async function readHere(input: ReadableInput, opened: Promise<OpenedInput> | und
     ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
   };
   const inputSink = {
-    event: (event: TrailEvent) => sink.event(event),
+    event: (event: TrailEvent, value: unknown, text: string | undefined) => {
+      sink.record?.(value, text);
+      sink.event(event);
+    },
     problem: (problem: ReadDiagnostic) => sink.problem(problem),
   };
   for await (const _ of scanInput(input, readOptions, inputSink, counts)) {

@@ -58,6 +58,12 @@ export interface ScanOptions {
    * first event, saved after the last. Absent: every scan learns afresh (results depend only on input).
    */
   readonly newValueHistory?: NewValueHistoryStore;
+  /**
+   * Called with every record read, in batches, in input order (`scan --state` indexes them for
+   * `investigate`): the scan then reads in one thread and parses every record (no prefilter).
+   * The scan waits for each call before reading on.
+   */
+  readonly onRecords?: (records: readonly { readonly value: unknown; readonly text: string | undefined }[]) => Promise<void>;
   /** The ordering buffer's limits (event-spill.ts); tests make it spill early. */
   readonly spill?: EventSpillOptions;
 }
@@ -119,6 +125,21 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
   let nextProgress = started + interval;
   let arrival = 0;
   let duplicates = 0;
+  const onRecords = options.onRecords;
+  let recordBatch: { readonly value: unknown; readonly text: string | undefined }[] = [];
+  // Batches go out one after another; the reading loop yields between chunks, so they keep up.
+  let recordsDone: Promise<void> = Promise.resolve();
+  let recordsFailure: { readonly error: unknown } | undefined;
+  const flushRecords = (): void => {
+    if (onRecords === undefined || recordBatch.length === 0 || recordsFailure !== undefined) return;
+    const batch = recordBatch;
+    recordBatch = [];
+    recordsDone = recordsDone
+      .then(() => onRecords(batch))
+      .catch((error: unknown) => {
+        recordsFailure ??= { error };
+      });
+  };
 
   try {
     // Reading, prefilter and worker threads: scan-read.ts. Events arrive in input order; the
@@ -128,8 +149,8 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
         paths: options.paths,
         rules,
         ruleSpecs,
-        threads: options.threads ?? 1,
-        ...(options.isPrefilterEnabled !== undefined ? { isPrefilterEnabled: options.isPrefilterEnabled } : {}),
+        threads: onRecords === undefined ? (options.threads ?? 1) : 1,
+        ...(onRecords !== undefined ? { isPrefilterEnabled: false } : options.isPrefilterEnabled !== undefined ? { isPrefilterEnabled: options.isPrefilterEnabled } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.stdin ? { stdin: options.stdin } : {}),
       },
@@ -141,6 +162,14 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
           const fields = matchedByWorker === undefined ? matcher.project(event.fields, matched) : event.fields;
           spill.add({ time: event.time, key: event.key, eventId: event.eventId ?? null, arrival: arrival++, rules: matched, fields });
         },
+        ...(onRecords === undefined
+          ? {}
+          : {
+              record(value: unknown, text: string | undefined) {
+                recordBatch.push({ value, text });
+                if (recordBatch.length >= RECORD_BATCH) flushRecords();
+              },
+            }),
         problem: options.onProblem,
         ...(options.onProgress
           ? {
@@ -155,6 +184,9 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
           : {}),
       },
     );
+    flushRecords();
+    await recordsDone;
+    if (recordsFailure !== undefined) throw recordsFailure.error;
     if (options.signal?.aborted !== true) duplicates = evaluateInOrder(spill, matcher, engine);
     engine.finish();
     return await finishScan(options, engine, tracker, stats, duplicates, started, now);
@@ -162,6 +194,9 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
     spill.close();
   }
 }
+
+/** Records handed to `onRecords` at once. */
+const RECORD_BATCH = 2000;
 
 /** Events held back between two `advanceTo` calls of the merge (fewer calls, same results). */
 const ADVANCE_EVERY = 512;
