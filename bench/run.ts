@@ -39,6 +39,8 @@ Options:
   --scaling       also run trailhound on N/10, 3N/10 and N records (100k, 300k, 1M by default)
   --seed TEXT     corpus seed (default ${DEFAULT_SEED})
   --no-build      measure dist/ as it is (default: npm run build first)
+  --store [...]   (first) run the store benchmark instead: the event index queries of
+                  trailhound investigate on a 10,000,000-event store (bench/store/run.ts --help)
   -h, --help      this text
 
 Exit status: 0 when every tool found exactly the planted events, 1 otherwise.
@@ -464,6 +466,11 @@ function targetsOf(rows: readonly RowResult[], scaling: readonly ScalingRow[] | 
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  // `npm run bench -- --store [options]`: the store benchmark (bench/store/run.ts) instead, with its options.
+  if (argv[0] === '--store') {
+    const store = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, 'bench', 'store', 'run.ts'), ...argv.slice(1)], { cwd: REPO, stdio: 'inherit' });
+    return store.status ?? 1;
+  }
   let options: Options | 'help';
   try {
     options = parseOptions(argv);
