@@ -7,7 +7,6 @@ import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../test/support/cli.js';
 import { FIXTURES } from '../../test/support/detect.js';
-import { indexFixtures } from '../../test/support/indexed-fixtures.js';
 import { useScratch } from '../../test/support/scratch.js';
 import { openSqliteStateStore } from '../store/sqlite-state-store.js';
 import { main } from './main.js';
@@ -21,19 +20,11 @@ const scratch = useScratch('respond');
 const iamMock = mockClient(IAMClient);
 const ec2Mock = mockClient(EC2Client);
 
-/** A state folder holding the run's signals (scan --state) and, when asked, its events in the index. */
+/** A state folder holding the run's signals and, when asked, its events in the index (scan --state, or --no-index). */
 async function stateWithRun(isIndexed: boolean): Promise<string> {
   const dir = scratch.freshDir();
-  const scanned = await runCli(['scan', join(FIXTURES, RUN), '--state', dir, '--format', 'jsonl', '-q']);
+  const scanned = await runCli(['scan', join(FIXTURES, RUN), '--state', dir, '--format', 'jsonl', '-q', ...(isIndexed ? [] : ['--no-index'])]);
   expect(scanned.code).toBe(0);
-  if (isIndexed) {
-    const store = await openSqliteStateStore({ dir });
-    try {
-      await indexFixtures(store, [RUN]);
-    } finally {
-      await store.close();
-    }
-  }
   return dir;
 }
 

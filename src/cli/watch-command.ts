@@ -36,6 +36,8 @@ export const EXIT_ERROR = 1;
 
 /** Flags `watch` and `serve` share. */
 export interface LiveFlags {
+  /** watch --once: process what is there, then exit (serve has no such flag). */
+  once?: boolean;
   rules?: string[];
   defaultRules: boolean;
   config?: string;
@@ -181,7 +183,7 @@ export async function prepareLive(command: 'watch' | 'serve', flags: LiveFlags, 
     report,
     close() {
       closing ??= (async () => {
-        const result = await runtime.close({ drainTimeoutMs });
+        const result = await runtime.close({ drainTimeoutMs, deliversBackoff: flags.once === true });
         await store.close();
         return result;
       })();

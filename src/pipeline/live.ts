@@ -189,7 +189,7 @@ export interface LiveRuntime {
   readonly fatal: Promise<Error>;
   readonly fatalError: Error | undefined;
   /** Waits for the step under way (at most `drainTimeoutMs`, default 10 s), then closes the sinks. The store stays open. */
-  close(options?: { readonly drainTimeoutMs?: number }): Promise<{ readonly isDrained: boolean }>;
+  close(options?: { readonly drainTimeoutMs?: number; readonly deliversBackoff?: boolean }): Promise<{ readonly isDrained: boolean }>;
   readonly engine: LiveDetectionEngine;
   readonly stats: Readonly<LiveRuntimeStats>;
   /** The delivery runner of the network sinks (undefined without any). */
@@ -541,7 +541,12 @@ class Runtime implements LiveRuntime {
     }
   }
 
-  async close(options: { readonly drainTimeoutMs?: number } = {}): Promise<{ readonly isDrained: boolean }> {
+  /**
+   * `deliversBackoff` (`watch --once`): also wait, within the drain timeout, for network-sink
+   * entries whose retry comes due before it (a run that only empties the outbox would otherwise end
+   * before the first retry). Otherwise only what is due now is tried.
+   */
+  async close(options: { readonly drainTimeoutMs?: number; readonly deliversBackoff?: boolean } = {}): Promise<{ readonly isDrained: boolean }> {
     this.isClosed = true;
     let isDrained = true;
     if (this.inFlight > 0) {
@@ -553,13 +558,13 @@ class Runtime implements LiveRuntime {
       clearTimeout(timer);
     }
     if (this.outbox !== undefined) {
-      // What is due before the drain deadline is delivered first (`watch --once` delivers what it found,
-      // and retries what a restart found in backoff if its time comes before the deadline); attempts
-      // under way finish; what is left (due later, or past the deadline) stays in the outbox.
+      // What is due is delivered first (now, or with `deliversBackoff` before the drain deadline:
+      // `watch --once` retries what it found in backoff if its time comes before the deadline);
+      // attempts under way finish; what is left stays in the outbox.
       const drainMs = options.drainTimeoutMs ?? 10_000;
       const startedMs = Date.now();
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.outbox.settled(startedMs + drainMs), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+      await Promise.race([this.outbox.settled(options.deliversBackoff === true ? startedMs + drainMs : undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
       clearTimeout(timer);
       const outboxClosed = await this.outbox.close({ timeoutMs: Math.max(1000, drainMs - (Date.now() - startedMs)) });
       if (!outboxClosed.isDrained) this.problem({ code: 'E_SINK_CLOSE', source: 'outbox', message: 'a network sink was still delivering at the drain deadline; its changes stay in the outbox for the next start' });
