@@ -50,6 +50,12 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins, ...upward(['pipeline', 'sources', 'sinks', 'cli'])] }] },
   },
   {
+    // Investigation and response plans are data in, data out (the store and the AWS clients are passed in).
+    files: ['src/investigate/**', 'src/respond/**'],
+    ignores: ['**/*.test.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins, ...upward(['pipeline', 'sources', 'sinks', 'cli'])] }] },
+  },
+  {
     files: ['src/sources/**', 'src/sinks/**'],
     ignores: ['**/*.test.ts'],
     // Sources and sinks depend on core only (bytes in, bytes out): parsing and envelopes are the pipeline's.
