@@ -29,7 +29,7 @@ export interface SpilledEvent {
 }
 
 export interface EventSpillOptions {
-  /** Events held in memory before a run is written (default 16,384). */
+  /** Events held in memory before a run is written (default 65,536). */
   readonly maxBufferedEvents?: number;
   /** Runs merged at once; more are first merged into bigger runs (default 64). */
   readonly maxOpenRuns?: number;
@@ -214,7 +214,7 @@ export class EventSpill {
   private count = 0;
 
   constructor(options: EventSpillOptions = {}) {
-    this.maxBuffered = Math.max(1, options.maxBufferedEvents ?? 16_384);
+    this.maxBuffered = Math.max(1, options.maxBufferedEvents ?? 65_536);
     this.maxOpenRuns = Math.max(2, options.maxOpenRuns ?? 64);
     this.tempParent = options.tempDir ?? tmpdir();
   }

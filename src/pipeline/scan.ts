@@ -198,8 +198,15 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
 /** Records handed to `onRecords` at once. */
 const RECORD_BATCH = 2000;
 
-/** Events held back between two `advanceTo` calls of the merge (fewer calls, same results). */
-const ADVANCE_EVERY = 512;
+/**
+ * When the merge advances the engine's watermark: once event time has moved on by ADVANCE_AFTER_MS
+ * and at least ADVANCE_MIN_EVENTS events came in since the last time, or after ADVANCE_MAX_EVENTS
+ * events whatever the time. Each advance sweeps every group of every rule, so advancing per event
+ * would cost more than it frees; the results are the same whenever it happens.
+ */
+const ADVANCE_AFTER_MS = 60_000;
+const ADVANCE_MIN_EVENTS = 512;
+const ADVANCE_MAX_EVENTS = 65_536;
 
 /**
  * Feeds the engine every buffered event in evaluation order, advancing its watermark as time moves
@@ -213,12 +220,14 @@ function evaluateInOrder(spill: EventSpill, matcher: ScanMatcher, engine: Detect
   const seenAtLatest = new Set<string>();
   let duplicates = 0;
   let latest = -Infinity;
+  let advancedTo = -Infinity;
   let sinceAdvance = 0;
   for (const e of spill.drain()) {
     if (e.time > latest) {
-      if (sinceAdvance >= ADVANCE_EVERY) {
+      if (sinceAdvance >= ADVANCE_MAX_EVENTS || (sinceAdvance >= ADVANCE_MIN_EVENTS && latest - advancedTo >= ADVANCE_AFTER_MS)) {
         // Every event at or before `latest` is in: nothing later can change what is before it.
         engine.advanceTo(latest);
+        advancedTo = latest;
         sinceAdvance = 0;
       }
       latest = e.time;
