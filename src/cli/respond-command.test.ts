@@ -3,9 +3,9 @@ import { DeleteLoginProfileCommand, IAMClient, ListAccessKeysCommand, UpdateAcce
 import { mockClient } from 'aws-sdk-client-mock';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../test/support/cli.js';
+import { Capture, runCli } from '../../test/support/cli.js';
 import { FIXTURES } from '../../test/support/detect.js';
 import { useScratch } from '../../test/support/scratch.js';
 import { openSqliteStateStore } from '../store/sqlite-state-store.js';
@@ -38,14 +38,6 @@ async function notesOf(dir: string, id: string): Promise<string[]> {
   }
 }
 
-class Capture extends Writable {
-  text = '';
-  isTTY = false;
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString('utf8');
-    done();
-  }
-}
 
 /** The CLI with a terminal on standard input (where --execute asks for the signal id). */
 async function runOnTerminal(argv: readonly string[], typed: string): Promise<{ code: number; out: string; err: string }> {

@@ -61,7 +61,7 @@ import {
 import type { LiveDetectionEngine, LiveEngineCounters, LiveEngineOptions, LiveEngineState, LiveEngineStats, LiveEventState, LiveGroupState } from './live-types.js';
 import { NEW_VALUE_HISTORY_VERSION } from './new-value.js';
 import type { NewValueHistory, NewValueRuleHistory } from './new-value.js';
-import { buildRuleIndex, runnableRules } from './rule-index.js';
+import { buildRuleIndex, matchesAnyQuery, runnableRules } from './rule-index.js';
 import type { RuleIndex } from './rule-index.js';
 import { compileSignalGrouping, signalGroupValues } from './signal-group.js';
 import type { DetectionEngine, EngineOptions, EngineState, SignalChange } from './types.js';
@@ -320,20 +320,10 @@ class LiveEngine implements LiveDetectionEngine {
 
   private matchingRules(fields: JsonObject): LiveRule[] {
     const matched: LiveRule[] = [];
-    for (const rule of this.index.candidates(fields)) {
-      for (const query of rule.queries) {
-        let isMatch = false;
-        try {
-          isMatch = query.matches(fields) === true;
-        } catch {
-          this.counters.evaluationErrors++;
-        }
-        if (isMatch) {
-          matched.push(rule);
-          break;
-        }
-      }
-    }
+    const onError = (): void => {
+      this.counters.evaluationErrors++;
+    };
+    for (const rule of this.index.candidates(fields)) if (matchesAnyQuery(rule.queries, fields, onError)) matched.push(rule);
     return matched;
   }
 

@@ -131,3 +131,18 @@ export function runnableRules(rules: readonly CompiledRule[], counters: { rulesS
   }
   return runnable;
 }
+
+/**
+ * Whether one of `queries` matches the fields. A query that throws counts as no match, after
+ * `onError` (compiled queries do not throw; this keeps a bug in one from stopping a run).
+ */
+export function matchesAnyQuery(queries: readonly CompiledQuery[], fields: JsonObject, onError?: () => void): boolean {
+  for (const query of queries) {
+    try {
+      if (query.matches(fields) === true) return true;
+    } catch {
+      onError?.();
+    }
+  }
+  return false;
+}

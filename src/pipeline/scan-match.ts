@@ -5,7 +5,7 @@
  * engine is then given the event with the ids of the rules it matched, and tries only those.
  */
 import type { JsonObject } from '../core/types.js';
-import { buildRuleIndex } from '../engine/rule-index.js';
+import { buildRuleIndex, matchesAnyQuery } from '../engine/rule-index.js';
 import { ProjectionCache, pathsReadBy } from '../engine/projection.js';
 import { compileAst } from '../query/compile.js';
 import type { CompiledQuery } from '../query/types.js';
@@ -54,20 +54,8 @@ export class ScanMatcher {
   /** Positions (in `rules`) of the rules one of whose queries the fields match, ascending; undefined: none. */
   match(fields: JsonObject): number[] | undefined {
     let matched: number[] | undefined;
-    for (const rule of this.index.candidates(fields)) {
-      for (const query of rule.queries) {
-        let isMatch = false;
-        try {
-          isMatch = query.matches(fields) === true;
-        } catch {
-          // The engine counts evaluation errors when it tries the rule again; here it is just no match.
-        }
-        if (isMatch) {
-          (matched ??= []).push(rule.position);
-          break;
-        }
-      }
-    }
+    // A query that throws is just no match here; the engine counts the error when it tries the rule again.
+    for (const rule of this.index.candidates(fields)) if (matchesAnyQuery(rule.queries, fields)) (matched ??= []).push(rule.position);
     return matched?.sort((a, b) => a - b);
   }
 

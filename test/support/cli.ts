@@ -2,7 +2,8 @@
 import { PassThrough, Writable } from 'node:stream';
 import { main } from '../../src/cli/main.js';
 
-class Capture extends Writable {
+/** A writable that keeps what is written (a terminal stand-in: `isTTY` false unless set). */
+export class Capture extends Writable {
   text = '';
   isTTY = false;
   override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
