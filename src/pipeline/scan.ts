@@ -32,6 +32,7 @@ export interface ScanOptions {
   /** Called about every `progressIntervalMs` while records flow (never per record). */
   readonly onProgress?: (progress: ScanProgress) => void;
   readonly progressIntervalMs?: number;
+  /** When aborted, reading stops and nothing read is evaluated: the result holds no signal. */
   readonly signal?: AbortSignal;
   readonly stdin?: NodeJS.ReadableStream;
   /** Injected for tests; defaults to Date.now. Used only for progress and duration, never for detection. */
