@@ -37,6 +37,7 @@ interface MatcherRule {
 export class ScanMatcher {
   private readonly index;
   private readonly projections: ProjectionCache;
+  private readonly idSets = new Map<string, ReadonlySet<string>>();
 
   /**
    * `compiledQueries`: each rule's queries already compiled (the main thread has them), else they
@@ -64,8 +65,11 @@ export class ScanMatcher {
     return this.projections.project(fields, matched);
   }
 
-  /** The rule ids of matched positions. */
-  idsOf(matched: readonly number[]): Set<string> {
-    return new Set(matched.map((p) => this.rules[p]?.id ?? ''));
+  /** The rule ids of matched positions (one set per distinct combination, made once: do not change it). */
+  idsOf(matched: readonly number[]): ReadonlySet<string> {
+    const key = matched.join(',');
+    let ids = this.idSets.get(key);
+    if (ids === undefined) this.idSets.set(key, (ids = new Set(matched.map((p) => this.rules[p]?.id ?? ''))));
+    return ids;
   }
 }

@@ -109,14 +109,18 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
   // Only entries with a suppressionQuery need to see events: the others cost nothing per event.
   const watcher = tracker?.isWatching === true ? tracker : undefined;
   const rules = options.suppressions?.rules ?? options.rules;
+  // Suppression queries read fields no rule may read: with them, events keep every field on the
+  // read side, and the engine trims them after the suppressions saw them; otherwise the read side
+  // already kept only what the rules read, and the engine need not do it again.
+  const isProjectedOnRead = watcher === undefined;
   // The engine deduplicates nothing itself: the merge below does, in evaluation order.
   const engine = createEngine(rules, {
     isDeduplicating: false,
+    isProjectingFields: !isProjectedOnRead,
     ...(history ? { newValueHistory: history } : {}),
     ...(options.environments ? { environmentOf: compileEnvironmentResolver(options.environments) } : {}),
   });
-  // Suppression queries read fields no rule may read: with them, events keep every field.
-  const ruleSpecs = scanRuleSpecs(rules, watcher === undefined);
+  const ruleSpecs = scanRuleSpecs(rules, isProjectedOnRead);
   const matcher = new ScanMatcher(
     ruleSpecs,
     scannedRules(rules).map((rule) => rule.queries.map((q) => q.query)),
