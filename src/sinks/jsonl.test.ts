@@ -5,59 +5,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Signal } from '../core/types.js';
 import { realSignalChanges, runSinkConformance } from '../../test/conformance/sink.js';
 import type { SinkHarness } from '../../test/conformance/sink.js';
-import { nodeFileSystem, openJsonlSink } from './jsonl.js';
-import type { JsonlFileHandle, JsonlFileSystem } from './jsonl.js';
+import { openJsonlSink } from './jsonl.js';
+import { WatchedFileSystem, readJsonLines } from '../../test/support/file-sink.js';
 import { combineSinks, openSink, parseSinkSpec } from './spec.js';
 
 function parseFile(path: string): Signal[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Signal);
-}
-
-/** Node's file system, with fsync held while `gate` is set and a log of the steps taken. */
-class WatchedFileSystem implements JsonlFileSystem {
-  gate: Promise<void> | undefined;
-  appendFailure: Error | undefined;
-  readonly steps: string[] = [];
-
-  async open(path: string, mode: number): Promise<{ readonly handle: JsonlFileHandle; readonly isCreated: boolean }> {
-    const opened = await nodeFileSystem.open(path, mode);
-    const inner = opened.handle;
-    this.steps.push(opened.isCreated ? 'create' : 'open');
-    const handle: JsonlFileHandle = {
-      size: () => inner.size(),
-      read: (position, length) => inner.read(position, length),
-      truncate: (length) => {
-        this.steps.push(`truncate ${length}`);
-        return inner.truncate(length);
-      },
-      append: async (data) => {
-        if (this.appendFailure !== undefined) throw this.appendFailure;
-        this.steps.push('append');
-        await inner.append(data);
-      },
-      sync: async () => {
-        if (this.gate !== undefined) await this.gate;
-        this.steps.push('sync');
-        await inner.sync();
-      },
-      close: () => inner.close(),
-    };
-    return { handle, isCreated: opened.isCreated };
-  }
-
-  async syncDirectory(path: string): Promise<void> {
-    this.steps.push('sync directory');
-    await nodeFileSystem.syncDirectory(path);
-  }
+  return readJsonLines(path) as Signal[];
 }
 
 function harness(): SinkHarness {
@@ -72,16 +25,7 @@ function harness(): SinkHarness {
       writeFileSync(join(dir, 'plain-file'), '');
       return openJsonlSink({ path: join(dir, 'plain-file', 'signals.jsonl') });
     },
-    holdDurability: () => {
-      let release: () => void = () => undefined;
-      fileSystem.gate = new Promise((resolve) => {
-        release = resolve;
-      });
-      return () => {
-        fileSystem.gate = undefined;
-        release();
-      };
-    },
+    holdDurability: () => fileSystem.holdSyncs(),
     cleanup: () => {
       rmSync(dir, { recursive: true, force: true });
       return Promise.resolve();

@@ -6,8 +6,7 @@ import { realSignalChanges, runSinkConformance } from '../../test/conformance/si
 import type { SinkHarness } from '../../test/conformance/sink.js';
 import { ocsfSchema } from '../../test/support/ocsf-validate.js';
 import { useScratch } from '../../test/support/scratch.js';
-import { nodeFileSystem } from './jsonl.js';
-import type { JsonlFileSystem } from './jsonl.js';
+import { WatchedFileSystem, readJsonLines } from '../../test/support/file-sink.js';
 import { ocsfLine, openOcsfSink } from './ocsf.js';
 import type { SignalChange, SignalSink } from './sink.js';
 import { isOutboxSink, openSink, parseSinkSpec, sinkKeyOf } from './spec.js';
@@ -16,46 +15,7 @@ const scratch = useScratch('ocsf');
 const NOW = Date.parse('2026-02-03T04:05:06.000Z');
 const VERSION = '9.9.9';
 
-function lines(path: string): unknown[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as unknown);
-}
-
-/** Node's file system with fsync held while `gate` is set. */
-function gatedFileSystem(): JsonlFileSystem & { gate: Promise<void> | undefined } {
-  const fileSystem: JsonlFileSystem & { gate: Promise<void> | undefined } = {
-    gate: undefined,
-    async open(path, mode) {
-      const opened = await nodeFileSystem.open(path, mode);
-      const inner = opened.handle;
-      return {
-        isCreated: opened.isCreated,
-        handle: {
-          ...inner,
-          size: () => inner.size(),
-          read: (position, length) => inner.read(position, length),
-          truncate: (length) => inner.truncate(length),
-          append: (data) => inner.append(data),
-          close: () => inner.close(),
-          sync: async () => {
-            if (fileSystem.gate !== undefined) await fileSystem.gate;
-            await inner.sync();
-          },
-        },
-      };
-    },
-    syncDirectory: (path) => nodeFileSystem.syncDirectory(path),
-  };
-  return fileSystem;
-}
+const lines = readJsonLines;
 
 /**
  * The conformance harness reads OCSF documents back as signals: each line must be a valid OCSF
@@ -64,7 +24,7 @@ function gatedFileSystem(): JsonlFileSystem & { gate: Promise<void> | undefined 
 function harness(): SinkHarness {
   const dir = scratch.freshDir();
   const path = join(dir, 'findings.ocsf.jsonl');
-  const fileSystem = gatedFileSystem();
+  const fileSystem = new WatchedFileSystem();
   const given = new Map<string, Signal>();
   const remember = (sink: SignalSink): SignalSink => ({
     name: sink.name,
@@ -90,16 +50,7 @@ function harness(): SinkHarness {
       writeFileSync(join(dir, 'plain-file'), '');
       return openOcsfSink({ path: join(dir, 'plain-file', 'findings.jsonl'), productVersion: VERSION });
     },
-    holdDurability: () => {
-      let release: () => void = () => undefined;
-      fileSystem.gate = new Promise((resolve) => {
-        release = resolve;
-      });
-      return () => {
-        fileSystem.gate = undefined;
-        release();
-      };
-    },
+    holdDurability: () => fileSystem.holdSyncs(),
     cleanup: () => {
       rmSync(dir, { recursive: true, force: true });
       return Promise.resolve();
