@@ -18,6 +18,8 @@
  * - `event_strings.last_ms` is the newest event time a string was used at, so pruning can drop the
  *   strings no remaining event or history row uses without scanning the events.
  */
+import { cachedStatements } from './sqlite-statements.js';
+import type { PrepareStatement } from './sqlite-statements.js';
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { compressRecord, decompressRecord } from './event-compression.js';
@@ -124,19 +126,12 @@ interface ResolvedPivots {
 
 export class SqliteEventIndex {
   readonly #db: Database.Database;
-  readonly #statements = new Map<string, Database.Statement<unknown[]>>();
+  readonly #stmt: PrepareStatement;
 
-  constructor(db: Database.Database) {
+  /** `prepare`: the connection's statement cache when the store has one (sqlite-statements.ts). */
+  constructor(db: Database.Database, prepare: PrepareStatement = cachedStatements(db)) {
     this.#db = db;
-  }
-
-  #stmt(sql: string): Database.Statement<unknown[]> {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+    this.#stmt = prepare;
   }
 
   /**

@@ -28,6 +28,8 @@ import { NEW_VALUE_HISTORY_FILE, fileNewValueHistoryStore } from './new-value-hi
 import { LOCK_TABLE_SQL, SQLITE_APPLICATION_ID, runMigrations, schemaVersionOf } from './sqlite-migrations.js';
 import { DEFAULT_LOCK_HEARTBEAT_MS, DEFAULT_LOCK_STALE_AFTER_MS, DEFAULT_REQUEST_RETENTION_MS, STATE_ERRORS, STATE_SCHEMA_VERSION } from './state-store.js';
 import type { CheckpointPart, CheckpointReceipt, CheckpointStep, DeliveryFailure, DoneObject, OutboxEntry, PendingDelivery, PruneCounts, PruneHorizons, SeenEventId, StateStore, StateStoreCommonOptions, StoredChangeKind, StoredSignalChange } from './state-store.js';
+import { cachedStatements } from './sqlite-statements.js';
+import type { PrepareStatement } from './sqlite-statements.js';
 import { isStoredChangeKind, parseStoredSignal } from './stored-signal.js';
 import { addSignalNote, applyTriageChange, deliveriesOf, fileEmittedSignal, findSignalIds, getStoredSignal, listSignals, parseChangeTriage, triageLog } from './sqlite-signal-triage.js';
 import { checkSignalFilter } from './signal-triage.js';
@@ -205,18 +207,19 @@ class SqliteStateStore implements StateStore {
   readonly #now: () => number;
   readonly #requestRetentionMs: number;
   readonly #options: SqliteStateStoreOptions;
-  readonly #statements = new Map<string, Database.Statement<unknown[]>>();
   readonly #stopHeartbeat: () => void;
   /** Opened with `access: 'shared'`: no lock; only the writes open to every process are allowed. */
   readonly #isShared: boolean;
-  readonly #prepare = (sql: string): Database.Statement<unknown[]> => this.#stmt(sql);
+  /** Every statement of this connection, prepared once (shared with the event index). */
+  readonly #prepare: PrepareStatement;
   readonly #events: SqliteEventIndex;
   #isClosed = false;
   #isLockLost = false;
 
   constructor(db: Db, location: string, schemaVersion: number, holder: LockHolder, options: SqliteStateStoreOptions) {
     this.#db = db;
-    this.#events = new SqliteEventIndex(db);
+    this.#prepare = cachedStatements(db);
+    this.#events = new SqliteEventIndex(db, this.#prepare);
     this.location = location;
     this.schemaVersion = schemaVersion;
     this.#holder = holder;
@@ -228,23 +231,14 @@ class SqliteStateStore implements StateStore {
       ? () => undefined
       : startHeartbeat(
           options.lockHeartbeatMs ?? DEFAULT_LOCK_HEARTBEAT_MS,
-          () => this.#db.transaction(() => this.#isLockOurs() && this.#stmt('UPDATE runner_lock SET heartbeat_ms = ? WHERE id = 1').run(this.#now()).changes === 1).immediate(),
+          () => this.#db.transaction(() => this.#isLockOurs() && this.#prepare('UPDATE runner_lock SET heartbeat_ms = ? WHERE id = 1').run(this.#now()).changes === 1).immediate(),
           () => this.#loseLock(),
         );
   }
 
-  /** A prepared statement, prepared once (lazily: a store kept at an older schema lacks some tables). */
-  #stmt(sql: string): Database.Statement<unknown[]> {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
-  }
 
   #isLockOurs(): boolean {
-    const token: unknown = this.#stmt('SELECT token FROM runner_lock WHERE id = 1').pluck().get();
+    const token: unknown = this.#prepare('SELECT token FROM runner_lock WHERE id = 1').pluck().get();
     return token === this.#holder.token;
   }
 
@@ -285,7 +279,7 @@ class SqliteStateStore implements StateStore {
         .transaction(() => {
           if (!this.#isShared) {
             if (!this.#isLockOurs()) throw this.#loseLock();
-            this.#stmt('UPDATE runner_lock SET heartbeat_ms = ? WHERE id = 1').run(this.#now());
+            this.#prepare('UPDATE runner_lock SET heartbeat_ms = ? WHERE id = 1').run(this.#now());
           }
           return fn();
         })
@@ -302,13 +296,13 @@ class SqliteStateStore implements StateStore {
   }
 
   #insertObjects(objects: readonly DoneObject[]): void {
-    const insert = this.#stmt('INSERT INTO objects_done (source, object_key, etag, done_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
+    const insert = this.#prepare('INSERT INTO objects_done (source, object_key, etag, done_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
     const at = this.#now();
     for (const o of objects) insert.run(o.source, o.key, o.etag, at);
   }
 
   #insertRequests(ids: readonly string[]): void {
-    const insert = this.#stmt(
+    const insert = this.#prepare(
       'INSERT INTO requests_done (request_id, done_ms, expires_ms) VALUES (?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET done_ms = excluded.done_ms, expires_ms = max(expires_ms, excluded.expires_ms)',
     );
     const at = this.#now();
@@ -316,12 +310,12 @@ class SqliteStateStore implements StateStore {
   }
 
   #insertEventIds(ids: readonly SeenEventId[]): void {
-    const insert = this.#stmt('INSERT INTO event_ids (event_id, event_time_ms) VALUES (?, ?) ON CONFLICT (event_id) DO UPDATE SET event_time_ms = max(event_time_ms, excluded.event_time_ms)');
+    const insert = this.#prepare('INSERT INTO event_ids (event_id, event_time_ms) VALUES (?, ?) ON CONFLICT (event_id) DO UPDATE SET event_time_ms = max(event_time_ms, excluded.event_time_ms)');
     for (const e of ids) insert.run(e.id, e.eventTimeMs);
   }
 
   #saveEngineState(json: string): void {
-    this.#stmt('INSERT INTO engine_state (id, state_json, saved_ms) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, saved_ms = excluded.saved_ms').run(
+    this.#prepare('INSERT INTO engine_state (id, state_json, saved_ms) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, saved_ms = excluded.saved_ms').run(
       json,
       this.#now(),
     );
@@ -334,9 +328,9 @@ class SqliteStateStore implements StateStore {
   #logChanges(changes: readonly (SignalChange | LoggedTriageChange)[], sinks: readonly string[]): number[] {
     const hasTriage = this.schemaVersion >= 3;
     const insert = hasTriage
-      ? this.#stmt('INSERT INTO signal_changes (signal_id, rule_id, kind, signal_json, recorded_ms, triage_json) VALUES (?, ?, ?, ?, ?, ?)')
-      : this.#stmt('INSERT INTO signal_changes (signal_id, rule_id, kind, signal_json, recorded_ms) VALUES (?, ?, ?, ?, ?)');
-    const enqueue = this.#stmt('INSERT INTO outbox (sink, seq) VALUES (?, ?) ON CONFLICT DO NOTHING');
+      ? this.#prepare('INSERT INTO signal_changes (signal_id, rule_id, kind, signal_json, recorded_ms, triage_json) VALUES (?, ?, ?, ?, ?, ?)')
+      : this.#prepare('INSERT INTO signal_changes (signal_id, rule_id, kind, signal_json, recorded_ms) VALUES (?, ?, ?, ?, ?)');
+    const enqueue = this.#prepare('INSERT INTO outbox (sink, seq) VALUES (?, ?) ON CONFLICT DO NOTHING');
     const at = this.#now();
     const seqs: number[] = [];
     for (const change of changes) {
@@ -354,7 +348,7 @@ class SqliteStateStore implements StateStore {
 
   /** The live runner's sinks (registerSinks), read inside the current transaction; a damaged list is none. */
   #registeredSinksNow(): string[] {
-    const text: unknown = this.#stmt('SELECT value FROM meta WHERE key = ?').pluck().get(REGISTERED_SINKS_KEY);
+    const text: unknown = this.#prepare('SELECT value FROM meta WHERE key = ?').pluck().get(REGISTERED_SINKS_KEY);
     if (typeof text !== 'string') return [];
     try {
       const value: unknown = JSON.parse(text);
@@ -374,14 +368,14 @@ class SqliteStateStore implements StateStore {
   async importLegacyHistory(dir: string): Promise<void> {
     const legacy = join(dir, NEW_VALUE_HISTORY_FILE);
     if (!existsSync(legacy)) return;
-    const imported: unknown = this.#stmt('SELECT value FROM meta WHERE key = ?').pluck().get(LEGACY_IMPORT_KEY);
+    const imported: unknown = this.#prepare('SELECT value FROM meta WHERE key = ?').pluck().get(LEGACY_IMPORT_KEY);
     if (imported === undefined) {
-      const hasHistory = this.#stmt('SELECT 1 FROM new_value_history WHERE id = 1').pluck().get() !== undefined;
+      const hasHistory = this.#prepare('SELECT 1 FROM new_value_history WHERE id = 1').pluck().get() !== undefined;
       if (hasHistory) return; // A file dropped into a store that already learned: left alone.
       const history = await fileNewValueHistoryStore(dir).load();
       await this.#write('import new-value-history.json', () => {
-        if (history) this.#stmt('INSERT INTO new_value_history (id, history_json, saved_ms) VALUES (1, ?, ?)').run(JSON.stringify(history), this.#now());
-        this.#stmt('INSERT INTO meta (key, value) VALUES (?, ?)').run(LEGACY_IMPORT_KEY, new Date(this.#now()).toISOString());
+        if (history) this.#prepare('INSERT INTO new_value_history (id, history_json, saved_ms) VALUES (1, ?, ?)').run(JSON.stringify(history), this.#now());
+        this.#prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(LEGACY_IMPORT_KEY, new Date(this.#now()).toISOString());
       });
     }
     // Imported (now or by a run that stopped before renaming): keep the file as a backup, out of the way.
@@ -389,7 +383,7 @@ class SqliteStateStore implements StateStore {
   }
 
   isObjectDone(source: string, key: string, etag: string): Promise<boolean> {
-    return this.#read('check a done object', () => this.#stmt('SELECT 1 FROM objects_done WHERE source = ? AND object_key = ? AND etag = ?').pluck().get(source, key, etag) !== undefined);
+    return this.#read('check a done object', () => this.#prepare('SELECT 1 FROM objects_done WHERE source = ? AND object_key = ? AND etag = ?').pluck().get(source, key, etag) !== undefined);
   }
 
   markObjectsDone(objects: readonly DoneObject[]): Promise<void> {
@@ -400,7 +394,7 @@ class SqliteStateStore implements StateStore {
   }
 
   isRequestDone(requestId: string): Promise<boolean> {
-    return this.#read('check a done request', () => this.#stmt('SELECT 1 FROM requests_done WHERE request_id = ? AND expires_ms > ?').pluck().get(requestId, this.#now()) !== undefined);
+    return this.#read('check a done request', () => this.#prepare('SELECT 1 FROM requests_done WHERE request_id = ? AND expires_ms > ?').pluck().get(requestId, this.#now()) !== undefined);
   }
 
   markRequestDone(requestId: string): Promise<void> {
@@ -414,7 +408,7 @@ class SqliteStateStore implements StateStore {
     return this.#read('look up eventIDs', () => {
       checkStrings(ids, 'eventIDs');
       if (ids.length === 0) return new Set<string>();
-      const rows = this.#stmt('SELECT event_id FROM event_ids WHERE event_id IN (SELECT value FROM json_each(?))').pluck().all(JSON.stringify(ids));
+      const rows = this.#prepare('SELECT event_id FROM event_ids WHERE event_id IN (SELECT value FROM json_each(?))').pluck().all(JSON.stringify(ids));
       return new Set(rows.filter((r): r is string => typeof r === 'string'));
     });
   }
@@ -436,14 +430,14 @@ class SqliteStateStore implements StateStore {
 
   loadEngineState(): Promise<string | undefined> {
     return this.#read('load the engine state', () => {
-      const value: unknown = this.#stmt('SELECT state_json FROM engine_state WHERE id = 1').pluck().get();
+      const value: unknown = this.#prepare('SELECT state_json FROM engine_state WHERE id = 1').pluck().get();
       return typeof value === 'string' ? value : undefined;
     });
   }
 
   loadNewValueHistory(): Promise<NewValueHistory | undefined> {
     return this.#read('load the new-value history', () => {
-      const text: unknown = this.#stmt('SELECT history_json FROM new_value_history WHERE id = 1').pluck().get();
+      const text: unknown = this.#prepare('SELECT history_json FROM new_value_history WHERE id = 1').pluck().get();
       if (typeof text !== 'string') return undefined;
       let value: unknown;
       try {
@@ -463,7 +457,7 @@ class SqliteStateStore implements StateStore {
   saveNewValueHistory(history: NewValueHistory): Promise<void> {
     const json = JSON.stringify(history);
     return this.#write('save the new-value history', () => {
-      this.#stmt('INSERT INTO new_value_history (id, history_json, saved_ms) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET history_json = excluded.history_json, saved_ms = excluded.saved_ms').run(
+      this.#prepare('INSERT INTO new_value_history (id, history_json, saved_ms) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET history_json = excluded.history_json, saved_ms = excluded.saved_ms').run(
         json,
         this.#now(),
       );
@@ -493,7 +487,7 @@ class SqliteStateStore implements StateStore {
   pendingDeliveries(sink: string, options?: { readonly limit?: number }): Promise<PendingDelivery[]> {
     const limit = options?.limit ?? -1;
     return this.#read('list pending deliveries', () => {
-      const rows = this.#stmt(
+      const rows = this.#prepare(
         "SELECT c.seq, c.kind, c.signal_json, c.recorded_ms, c.triage_json FROM outbox o JOIN signal_changes c ON c.seq = o.seq WHERE o.sink = ? AND o.state = 'pending' ORDER BY o.seq LIMIT ?",
       ).all(sink, limit) as ChangeRow[];
       return rows.map((row) => ({ ...this.#toStored(row), sink }));
@@ -503,7 +497,7 @@ class SqliteStateStore implements StateStore {
   markDelivered(sink: string, seqs: readonly number[]): Promise<void> {
     return this.#write('mark deliveries done', () => {
       checkSeqs(seqs);
-      this.#stmt('DELETE FROM outbox WHERE sink = ? AND seq IN (SELECT value FROM json_each(?))').run(sink, JSON.stringify(seqs));
+      this.#prepare('DELETE FROM outbox WHERE sink = ? AND seq IN (SELECT value FROM json_each(?))').run(sink, JSON.stringify(seqs));
     });
   }
 
@@ -514,7 +508,7 @@ class SqliteStateStore implements StateStore {
   dueDeliveries(sink: string, nowMs: number, options?: { readonly limit?: number }): Promise<OutboxEntry[]> {
     const limit = options?.limit ?? -1;
     return this.#read('list due deliveries', () => {
-      const rows = this.#stmt(
+      const rows = this.#prepare(
         `SELECT ${OUTBOX_COLUMNS} FROM outbox o JOIN signal_changes c ON c.seq = o.seq WHERE o.sink = ? AND o.state = 'pending' AND o.next_attempt_ms <= ? ORDER BY o.seq LIMIT ?`,
       ).all(sink, nowMs, limit) as OutboxRow[];
       return rows.map((row) => this.#toOutboxEntry(row));
@@ -527,7 +521,7 @@ class SqliteStateStore implements StateStore {
       const isDead = 'isDead' in failure;
       const next = 'nextAttemptMs' in failure ? failure.nextAttemptMs : 0;
       if (!Number.isFinite(next)) throw new TrailhoundError(STATE_ERRORS.badCheckpoint, 'the next attempt time of a failed delivery must be a finite number');
-      this.#stmt(
+      this.#prepare(
         "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_ms = ?, state = ? WHERE sink = ? AND state = 'pending' AND seq IN (SELECT value FROM json_each(?))",
       ).run(failure.error, next, isDead ? 'dead' : 'pending', sink, JSON.stringify(seqs));
     });
@@ -535,7 +529,7 @@ class SqliteStateStore implements StateStore {
 
   deadLetters(sink?: string): Promise<OutboxEntry[]> {
     return this.#read('list dead letters', () => {
-      const rows = this.#stmt(
+      const rows = this.#prepare(
         `SELECT ${OUTBOX_COLUMNS} FROM outbox o JOIN signal_changes c ON c.seq = o.seq WHERE o.state = 'dead' AND (? IS NULL OR o.sink = ?) ORDER BY o.seq, o.sink`,
       ).all(sink ?? null, sink ?? null) as OutboxRow[];
       return rows.map((row) => this.#toOutboxEntry(row));
@@ -545,7 +539,7 @@ class SqliteStateStore implements StateStore {
   requeueDeadLetters(sink?: string, seqs?: readonly number[]): Promise<number> {
     return this.#write('requeue dead letters', () => {
       if (seqs !== undefined) checkSeqs(seqs);
-      return this.#stmt(
+      return this.#prepare(
         "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_ms = 0 WHERE state = 'dead' AND (? IS NULL OR sink = ?) AND (? IS NULL OR seq IN (SELECT value FROM json_each(?)))",
       ).run(sink ?? null, sink ?? null, seqs === undefined ? null : 1, JSON.stringify(seqs ?? [])).changes;
     }, 'shared'); // `trailhound deliveries requeue` runs beside the runner; the runner only touches pending entries.
@@ -554,13 +548,13 @@ class SqliteStateStore implements StateStore {
   registerSinks(keys: readonly string[]): Promise<void> {
     return this.#write('register the sinks', () => {
       checkStrings(keys, 'sink keys');
-      this.#stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(REGISTERED_SINKS_KEY, JSON.stringify([...new Set(keys)]));
+      this.#prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(REGISTERED_SINKS_KEY, JSON.stringify([...new Set(keys)]));
     });
   }
 
   registeredSinks(): Promise<string[]> {
     return this.#read('read the registered sinks', () => {
-      const text: unknown = this.#stmt('SELECT value FROM meta WHERE key = ?').pluck().get(REGISTERED_SINKS_KEY);
+      const text: unknown = this.#prepare('SELECT value FROM meta WHERE key = ?').pluck().get(REGISTERED_SINKS_KEY);
       if (typeof text !== 'string') return [];
       const value: unknown = JSON.parse(text);
       if (!Array.isArray(value) || !value.every((k): k is string => typeof k === 'string')) {
@@ -572,7 +566,7 @@ class SqliteStateStore implements StateStore {
 
   signalHistory(signalId: string): Promise<StoredSignalChange[]> {
     return this.#read('read a signal history', () => {
-      const rows = this.#stmt('SELECT seq, kind, signal_json, recorded_ms, triage_json FROM signal_changes WHERE signal_id = ? ORDER BY seq').all(signalId) as ChangeRow[];
+      const rows = this.#prepare('SELECT seq, kind, signal_json, recorded_ms, triage_json FROM signal_changes WHERE signal_id = ? ORDER BY seq').all(signalId) as ChangeRow[];
       return rows.map((row) => this.#toStored(row));
     });
   }
@@ -590,7 +584,7 @@ class SqliteStateStore implements StateStore {
     return this.#read('read a signal', () => {
       const stored = getStoredSignal(this.#prepare, id, this.location);
       if (stored === undefined) return undefined;
-      const rows = this.#stmt('SELECT seq, kind, signal_json, recorded_ms, triage_json FROM signal_changes WHERE signal_id = ? ORDER BY seq').all(id) as ChangeRow[];
+      const rows = this.#prepare('SELECT seq, kind, signal_json, recorded_ms, triage_json FROM signal_changes WHERE signal_id = ? ORDER BY seq').all(id) as ChangeRow[];
       return { ...stored, history: rows.map((row) => this.#toStored(row)), triage: triageLog(this.#prepare, id, this.location), deliveries: deliveriesOf(this.#prepare, id) };
     });
   }
@@ -617,7 +611,7 @@ class SqliteStateStore implements StateStore {
 
   prune(horizons: PruneHorizons): Promise<PruneCounts> {
     return this.#write('prune', () => {
-      const run = (sql: string, horizon: number | undefined): number => (horizon === undefined ? 0 : this.#stmt(sql).run(horizon).changes);
+      const run = (sql: string, horizon: number | undefined): number => (horizon === undefined ? 0 : this.#prepare(sql).run(horizon).changes);
       return {
         eventIds: run('DELETE FROM event_ids WHERE event_time_ms < ?', horizons.eventTimeBeforeMs),
         requests: run('DELETE FROM requests_done WHERE expires_ms <= ?', horizons.requestsExpiredAtMs),
