@@ -22,7 +22,7 @@ import { parseIntakeOptions } from '../server/options.js';
 import type { ResolvedIntakeOptions } from '../server/options.js';
 import type { CliIo } from './main.js';
 import { escapeForTerminal } from './render.js';
-import { EXIT_ERROR, EXIT_OK, prepareLive, stopController } from './watch-command.js';
+import { EXIT_ERROR, exitStatusAfter, prepareLive, stopController } from './watch-command.js';
 import { addLiveOptions } from './options.js';
 import type { LiveCommandContext, LiveFlags, LiveSetup } from './watch-command.js';
 
@@ -141,11 +141,7 @@ export async function runServeCommand(flags: ServeFlags, io: CliIo, context: Liv
     const { stats } = runtime;
     const why = stop.reason();
     live.note(`trailhound serve: stopped${why !== undefined ? ` (${why})` : ''}: ${stats.steps} step(s), ${stats.events} event(s), ${stats.changesDelivered} signal change(s) delivered${closed.abandonedRequests > 0 || !done.isDrained ? `; ${closed.abandonedRequests} request(s) cut at the drain deadline (their senders retry)` : ''}\n`);
-    if (fatal !== undefined) {
-      io.stderr.write(`trailhound: ${fatal instanceof TrailhoundError ? `${fatal.code}: ` : ''}${escapeForTerminal(fatal.message)}; stopped (a restart delivers what is missing)\n`);
-      return EXIT_ERROR;
-    }
-    return EXIT_OK;
+    return exitStatusAfter(fatal, io);
   } finally {
     stop.dispose();
     await server?.close();

@@ -193,6 +193,13 @@ export async function prepareLive(command: 'watch' | 'serve', flags: LiveFlags, 
 }
 
 /** An AbortController that SIGTERM, SIGINT, the context's signal and a fatal runtime error abort. */
+/** The exit status of a live run that stopped, saying why on stderr when a fatal error stopped it. */
+export function exitStatusAfter(fatal: Error | undefined, io: CliIo): number {
+  if (fatal === undefined) return EXIT_OK;
+  io.stderr.write(`trailhound: ${fatal instanceof TrailhoundError ? `${fatal.code}: ` : ''}${escapeForTerminal(fatal.message)}; stopped (a restart delivers what is missing)\n`);
+  return EXIT_ERROR;
+}
+
 export function stopController(context: LiveCommandContext): { readonly controller: AbortController; readonly dispose: () => void; readonly reason: () => string | undefined } {
   const controller = new AbortController();
   let reason: string | undefined;
@@ -325,11 +332,7 @@ export async function runWatchCommand(targetText: string | undefined, flags: Wat
     const { stats } = live.runtime;
     const why = stop.reason();
     live.note(`trailhound watch: stopped${why !== undefined ? ` (${why})` : ''}: ${stats.steps} step(s), ${stats.events} event(s), ${stats.changesDelivered} signal change(s) delivered${outcome === 'timeout' || !closed.isDrained ? '; work still under way at the drain deadline was left for a retry' : ''}\n`);
-    if (fatal !== undefined) {
-      io.stderr.write(`trailhound: ${fatal instanceof TrailhoundError ? `${fatal.code}: ` : ''}${escapeForTerminal(fatal.message)}; stopped (a restart delivers what is missing)\n`);
-      return EXIT_ERROR;
-    }
-    return EXIT_OK;
+    return exitStatusAfter(fatal, io);
   } finally {
     stop.dispose();
     await metricsServer?.server.close();
